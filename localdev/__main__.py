@@ -1,0 +1,71 @@
+"""`python -m localdev COMMAND ...`: the local commands (their exact forms are relied on)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localdev")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    route = commands.add_parser("route", help="function ids whose template rules match an event")
+    route.add_argument("event_file")
+
+    invoke = commands.add_parser("invoke", help="run one function like `sam local invoke`")
+    invoke.add_argument("function_id")
+    invoke.add_argument("event_file")
+    invoke.add_argument("--env-vars", help="sam --env-vars style JSON file of overrides")
+
+    pipeline = commands.add_parser("pipeline", help="run the whole chain an event starts")
+    pipeline.add_argument("event_file")
+    pipeline.add_argument("--env-vars", help="sam --env-vars style JSON file of overrides")
+
+    emulator = commands.add_parser("emulator", help="run the Genesys Cloud emulator")
+    emulator.add_argument("--port", type=int, default=0)
+    emulator.add_argument("--host", default="127.0.0.1")
+
+    external = commands.add_parser("external", help="run the external-system stub")
+    external.add_argument("--port", type=int, default=0)
+    external.add_argument("--host", default="127.0.0.1")
+
+    commands.add_parser("demo", help="seed a voice call and a web-messaging chat, run the chain")
+    commands.add_parser("openapi", help="print the AttributesApi OpenAPI document")
+
+    args = parser.parse_args(argv)
+    # Imports are per command: `route` must not pay for moto or the SDK.
+    if args.command == "route":
+        from localdev.routing import route_main
+
+        return route_main(args.event_file)
+    if args.command == "emulator":
+        from localdev.emulator import serve_main
+
+        return serve_main(host=args.host, port=args.port)
+    if args.command == "external":
+        from localdev.external import serve_main as external_main
+
+        return external_main(host=args.host, port=args.port)
+    if args.command == "invoke":
+        from localdev.runner import invoke_main
+
+        return invoke_main(args.function_id, args.event_file, args.env_vars)
+    if args.command == "pipeline":
+        from localdev.runner import pipeline_main
+
+        return pipeline_main(args.event_file, args.env_vars)
+    if args.command == "demo":
+        from localdev.demo import demo_main
+
+        return demo_main()
+    if args.command == "openapi":
+        from localdev.runner import openapi_main
+
+        return openapi_main()
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
