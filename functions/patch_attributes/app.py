@@ -1,0 +1,40 @@
+"""PatchAttributes: ParticipantAttributesResolved (or UpdateRequested) -> PATCH the
+participant's attributes on the media-aware endpoint -> ParticipantAttributesPatched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attribute_bridge import use_cases, wiring
+from attribute_bridge.budget import Budget
+from attribute_bridge.events import PATCHED, parse_attributes_detail
+from attribute_bridge.handling import handle, idempotent_on
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+@idempotent_on("detail", expires_after_seconds=24 * 3600)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def step(budget: Budget) -> dict[str, Any]:
+        settings = wiring.current_settings()
+        request = parse_attributes_detail(event, settings.limits)
+        result = use_cases.patch_attributes(request, wiring.genesys(), settings, budget)
+        if result.outcome == "patched":
+            wiring.publisher().publish(PATCHED, [request.to_dict()])
+        return {
+            "outcome": result.outcome,
+            "reason": result.reason,
+            "conversationId": request.conversation_id,
+            "participantId": request.participant_id,
+            "emitted": PATCHED if result.outcome == "patched" else None,
+        }
+
+    return handle(
+        event, context, function="PatchAttributes", logger=logger, metrics=metrics, step=step
+    )

@@ -1,0 +1,106 @@
+"""Settings, read once per container from the function's environment (set by template.yaml).
+
+Secrets are never here: only the *names* of the SSM SecureString parameters that hold them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+
+from attribute_bridge.validation import AttributeLimits
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _mapping(value: str) -> dict[str, str]:
+    """ATTRIBUTE_MAPPING: JSON object of attribute name -> JMESPath into the answer."""
+    if not value.strip():
+        return {}
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in parsed.items()
+    ):
+        raise ValueError("ATTRIBUTE_MAPPING must be a JSON object of attribute -> JMESPath")
+    return parsed
+
+
+@dataclass(frozen=True)
+class Settings:
+    genesys_region: str = "mypurecloud.com"
+    # Names of SSM parameters, not secrets:
+    token_parameter: str = "/participant-attributes/genesys/token"  # noqa: S105  # nosec B105
+    client_id_parameter: str = "/participant-attributes/genesys/client-id"
+    client_secret_parameter: str = "/participant-attributes/genesys/client-secret"  # noqa: S105  # nosec B105
+    token_kms_key_id: str = ""
+    token_lease_table: str = "token-lease"  # noqa: S105  # nosec B105
+    token_cache_seconds: int = 300
+    token_expiry_skew_seconds: int = 300
+    token_refresh_ahead_seconds: int = 3600
+    app_event_bus: str = "participant-attributes"
+    event_source: str = "participant-attributes"
+    external_url: str = ""
+    external_auth_parameter: str = ""
+    external_timeout_seconds: float = 3.0
+    external_retries: int = 2
+    allowed_attributes: tuple[str, ...] = ()
+    attribute_mapping: Mapping[str, str] = field(default_factory=dict)
+    limits: AttributeLimits = field(default_factory=AttributeLimits)
+    dead_letter_queue_url: str = ""
+    max_event_age_seconds: int = 4 * 3600
+    handled_media_types: tuple[str, ...] = ("VOICE", "MESSAGE")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def get(name: str, default: object) -> str:
+            return env.get(name, str(default))
+
+        return cls(
+            genesys_region=get("GENESYS_REGION", defaults.genesys_region),
+            token_parameter=get("GENESYS_TOKEN_PARAMETER", defaults.token_parameter),
+            client_id_parameter=get("GENESYS_CLIENT_ID_PARAMETER", defaults.client_id_parameter),
+            client_secret_parameter=get(
+                "GENESYS_CLIENT_SECRET_PARAMETER", defaults.client_secret_parameter
+            ),
+            token_kms_key_id=get("GENESYS_TOKEN_KMS_KEY_ID", ""),
+            token_lease_table=get("TOKEN_LEASE_TABLE", defaults.token_lease_table),
+            token_cache_seconds=int(get("TOKEN_CACHE_SECONDS", defaults.token_cache_seconds)),
+            token_expiry_skew_seconds=int(
+                get("TOKEN_EXPIRY_SKEW_SECONDS", defaults.token_expiry_skew_seconds)
+            ),
+            token_refresh_ahead_seconds=int(
+                get("TOKEN_REFRESH_AHEAD_SECONDS", defaults.token_refresh_ahead_seconds)
+            ),
+            app_event_bus=get("APP_EVENT_BUS", defaults.app_event_bus),
+            event_source=get("APP_EVENT_SOURCE", defaults.event_source),
+            external_url=get("EXTERNAL_SYSTEM_URL", ""),
+            external_auth_parameter=get("EXTERNAL_AUTH_PARAMETER", ""),
+            external_timeout_seconds=float(
+                get("EXTERNAL_TIMEOUT_SECONDS", defaults.external_timeout_seconds)
+            ),
+            external_retries=int(get("EXTERNAL_RETRIES", defaults.external_retries)),
+            allowed_attributes=_csv(get("SYNC_ALLOWED_ATTRIBUTES", "")),
+            attribute_mapping=_mapping(get("ATTRIBUTE_MAPPING", "")),
+            limits=AttributeLimits(
+                max_keys=int(get("MAX_ATTRIBUTES", AttributeLimits.max_keys)),
+                max_value_length=int(
+                    get("MAX_ATTRIBUTE_VALUE_LENGTH", AttributeLimits.max_value_length)
+                ),
+            ),
+            dead_letter_queue_url=get("DEAD_LETTER_QUEUE_URL", ""),
+            max_event_age_seconds=int(get("MAX_EVENT_AGE_SECONDS", defaults.max_event_age_seconds)),
+            handled_media_types=_csv(get("HANDLED_MEDIA_TYPES", "VOICE,MESSAGE")),
+        )
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Genesys Cloud adapter: the official SDK's ApiClient and models, with retries owned here."""

@@ -1,0 +1,405 @@
+"""Conversations and participant attributes on Genesys Cloud, through the SDK's ApiClient.
+
+The SDK's own API classes (ConversationsApi) import ~2,350 models, so calls go through
+`ApiClient.call_api` with the same paths and response types they use; responses still
+deserialize into the SDK's models. Retries are decided here, not by urllib3: see
+`RetryPolicy` and `GenesysClient._call`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import requests
+from aws_lambda_powertools import Logger
+
+from attribute_bridge.budget import Budget
+from attribute_bridge.errors import (
+    Conflict,
+    GenesysError,
+    GenesysUnavailable,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from attribute_bridge.genesys.endpoints import GenesysEndpoints
+from attribute_bridge.genesys.sdk import load_sdk
+from attribute_bridge.http import shared_session
+from attribute_bridge.validation import require_uuid
+
+logger = Logger(child=True)
+
+ENDED_STATES = frozenset({"disconnected", "terminated"})
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: str
+    purpose: str
+    state: str | None
+    attributes: Mapping[str, str]
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED_STATES
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    media_type: str
+    participants: tuple[Participant, ...]
+    ended: bool
+
+
+@dataclass(frozen=True)
+class MediaRoute:
+    """The media-aware endpoints, as the SDK's ConversationsApi names them."""
+
+    conversation_path: str
+    attributes_path: str
+    response_type: str
+
+
+MEDIA_ROUTES: dict[str, MediaRoute] = {
+    # get_conversations_call / patch_conversations_call_participant_attributes
+    "VOICE": MediaRoute(
+        "/api/v2/conversations/calls/{conversationId}",
+        "/api/v2/conversations/calls/{conversationId}/participants/{participantId}/attributes",
+        "CallConversation",
+    ),
+    # get_conversations_message / patch_conversations_message_participant_attributes
+    "MESSAGE": MediaRoute(
+        "/api/v2/conversations/messages/{conversationId}",
+        "/api/v2/conversations/messages/{conversationId}/participants/{participantId}/attributes",
+        "MessageConversation",
+    ),
+}
+# get_conversation / patch_conversation_participant_attributes: every other media.
+GENERIC_ROUTE = MediaRoute(
+    "/api/v2/conversations/{conversationId}",
+    "/api/v2/conversations/{conversationId}/participants/{participantId}/attributes",
+    "Conversation",
+)
+
+
+def media_route(media_type: str) -> MediaRoute:
+    return MEDIA_ROUTES.get(media_type.upper(), GENERIC_ROUTE)
+
+
+class TokenProvider(Protocol):
+    def access_token(self, budget: Budget) -> str: ...
+
+    def reject(self, token: str, budget: Budget) -> None:
+        """Genesys answered 401 to `token`: stop using it, find or mint a new one."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    server_error_retries: int = 3  # 5xx, timeouts, connection errors
+    conflict_retries: int = 3  # 409
+    rate_limit_retries: int = 3  # 429 waits honoured while the budget allows them
+    backoff_base: float = 0.2
+    backoff_cap: float = 2.0
+    connect_timeout: float = 3.05
+    read_timeout: float = 5.0
+    min_call_seconds: float = 0.25  # no request starts with less time than this left
+    random: Callable[[], float] = field(default=random.random, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def server_backoff(self, retry: int) -> float:
+        """Capped exponential backoff with full jitter."""
+        return float(self.random() * min(self.backoff_cap, self.backoff_base * 2 ** (retry - 1)))
+
+    def conflict_backoff(self, retry: int) -> float:
+        return self.backoff_base * retry * (0.5 + self.random())
+
+
+class TransportError(Exception):
+    """Timeout or connection failure below HTTP."""
+
+
+class _SdkResponse:
+    """The response shape ApiClient and ApiException read (like the SDK's RESTResponse)."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.status = response.status_code
+        self.reason = response.reason
+        self.data = response.content
+        self._headers = response.headers
+
+    def getheaders(self) -> Mapping[str, str]:
+        return self._headers
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return self._headers.get(name, default)
+
+
+def _requests_http_client(session: requests.Session) -> Any:
+    """An SDK AbstractHttpClient over a requests Session: keep-alive, a timeout on every
+    request, and no retries (the SDK's urllib3 client retries 429/503 behind our back)."""
+    sdk = load_sdk()
+
+    class RequestsHttpClient(sdk.AbstractHttpClient):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.request_timeout: tuple[float, float] = (3.05, 5.0)
+
+        def request(self, options: Any) -> _SdkResponse:
+            body = None if options.body is None else json.dumps(options.body)
+            try:
+                response = session.request(
+                    options.method,
+                    options.url,
+                    params=options.query_params or None,
+                    headers=options.headers,
+                    data=body,
+                    timeout=self.request_timeout,
+                    allow_redirects=False,
+                )
+            except (requests.Timeout, requests.ConnectionError) as error:
+                raise TransportError(f"{type(error).__name__}: {error}") from error
+            wrapped = _SdkResponse(response)
+            if not 200 <= wrapped.status < 300:
+                raise sdk.ApiException(http_resp=wrapped)
+            return wrapped
+
+    return RequestsHttpClient()
+
+
+class GenesysClient:
+    """Reads conversations and patches participant attributes, media-aware."""
+
+    def __init__(
+        self,
+        endpoints: GenesysEndpoints,
+        tokens: TokenProvider,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        sdk = load_sdk()
+        self._sdk = sdk
+        self._tokens = tokens
+        self._retry = retry or RetryPolicy()
+        self._http = _requests_http_client(session or shared_session())
+        self._api = sdk.ApiClient(host=endpoints.api_url)
+        self._api.set_http_client(self._http)
+
+    def get_conversation(self, conversation_id: str, media_type: str, budget: Budget) -> Any:
+        """The SDK model (CallConversation, MessageConversation or Conversation)."""
+        route = media_route(media_type)
+        params = {"conversationId": require_uuid(conversation_id, "conversationId")}
+        return self._call("GET", route.conversation_path, params, budget, None, route.response_type)
+
+    def read_conversation(
+        self, conversation_id: str, media_type: str, budget: Budget
+    ) -> Conversation:
+        """The conversation as plain values: participants with id, purpose, state, attributes."""
+        return to_conversation(
+            self.get_conversation(conversation_id, media_type, budget), media_type
+        )
+
+    def patch_attributes(
+        self,
+        conversation_id: str,
+        participant_id: str,
+        media_type: str,
+        attributes: Mapping[str, str],
+        budget: Budget,
+    ) -> None:
+        """PATCH (Genesys merges: keys not sent are kept). Validate before calling."""
+        route = media_route(media_type)
+        params = {
+            "conversationId": require_uuid(conversation_id, "conversationId"),
+            "participantId": require_uuid(participant_id, "participantId"),
+        }
+        body = self._sdk.models.ParticipantAttributes(attributes=dict(attributes))
+        # The media endpoints answer 202 "Accepted"; nothing useful to deserialize.
+        self._call("PATCH", route.attributes_path, params, budget, body, None)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        path_params: dict[str, str],
+        budget: Budget,
+        body: Any,
+        response_type: str | None,
+    ) -> Any:
+        policy = self._retry
+        token_rejected = False
+        server_errors = conflicts = rate_limits = 0
+        what = f"{method} {path}"
+        while True:
+            token = self._tokens.access_token(budget)
+            self._http.request_timeout = self._timeouts(budget, what)
+            try:
+                return self._api.call_api(
+                    path,
+                    method,
+                    path_params=path_params,
+                    header_params={
+                        "Authorization": f"Bearer {token}",
+                        "Accept": "application/json",
+                        "Content-Type": "application/json",
+                    },
+                    body=body,
+                    response_type=response_type,
+                    auth_settings=[],
+                )
+            except TransportError as error:
+                server_errors += 1
+                self._wait_or_raise(
+                    policy.server_backoff(server_errors),
+                    server_errors <= policy.server_error_retries,
+                    budget,
+                    GenesysUnavailable(f"{what}: {error}"),
+                )
+                continue
+            except self._sdk.ApiException as error:
+                status = int(error.status or 0)
+                message = genesys_message(error.body) or str(error.reason)
+                if status == 401 and not token_rejected:
+                    # Revoked or expired while our copy looked fresh: reload once, retry once.
+                    token_rejected = True
+                    logger.warning("Genesys rejected the token; reloading it", extra={"call": what})
+                    self._tokens.reject(token, budget)
+                    continue
+                if status in (401, 403):
+                    raise Unauthorized(f"{what}: {status} {message}", status) from None
+                if status == 404:
+                    raise NotFound(f"{what}: {message}", status) from None
+                if status in (400, 413, 422):
+                    raise InvalidRequest(f"{what}: {status} {message}", status) from None
+                if status == 429:
+                    rate_limits += 1
+                    wait = retry_after_seconds(error.headers)
+                    # Never sleep past the invocation: hand the wait to the event's retry.
+                    if rate_limits <= policy.rate_limit_retries and budget.allows(
+                        wait + policy.min_call_seconds
+                    ):
+                        logger.info("Genesys rate limit: waiting", extra={"retry_after": wait})
+                        policy.sleep(wait)
+                        continue
+                    raise RateLimited(f"{what}: rate limited for {wait:.0f} s", wait) from None
+                if status == 409:
+                    conflicts += 1
+                    self._wait_or_raise(
+                        policy.conflict_backoff(conflicts),
+                        conflicts <= policy.conflict_retries,
+                        budget,
+                        Conflict(f"{what}: 409 {message}", status),
+                    )
+                    continue
+                if status >= 500 or status == 0:
+                    server_errors += 1
+                    self._wait_or_raise(
+                        policy.server_backoff(server_errors),
+                        server_errors <= policy.server_error_retries,
+                        budget,
+                        GenesysUnavailable(f"{what}: {status} {message}", status),
+                    )
+                    continue
+                raise GenesysError(f"{what}: unexpected {status} {message}", status) from None
+
+    def _wait_or_raise(
+        self, wait: float, may_retry: bool, budget: Budget, error: GenesysError
+    ) -> None:
+        if may_retry and budget.allows(wait + self._retry.min_call_seconds):
+            self._retry.sleep(wait)
+            return
+        raise error
+
+    def _timeouts(self, budget: Budget, what: str) -> tuple[float, float]:
+        remaining = budget.remaining()
+        if remaining < self._retry.min_call_seconds:
+            raise GenesysUnavailable(f"{what}: no time left in this invocation for the call")
+        return (
+            min(self._retry.connect_timeout, remaining),
+            min(self._retry.read_timeout, remaining),
+        )
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, default: float = 1.0) -> float:
+    """Retry-After as seconds: Genesys sends an integer; an HTTP date is accepted too."""
+    value = (headers or {}).get("Retry-After")
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return default
+
+
+def genesys_message(body: Any) -> str:
+    """The `message` of a Genesys error body, or the start of the raw body."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not body:
+        return ""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return str(body)[:200]
+    if isinstance(parsed, dict):
+        return str(parsed.get("message") or parsed.get("error_description") or parsed)[:500]
+    return str(parsed)[:200]
+
+
+_COMMUNICATION_LISTS = (
+    "calls",
+    "callbacks",
+    "chats",
+    "cobrowsesessions",
+    "emails",
+    "messages",
+    "screenshares",
+    "social_expressions",
+    "videos",
+)
+
+
+def to_conversation(model: Any, media_type: str) -> Conversation:
+    """SDK model -> plain values. Media participants carry `state`; a generic Conversation's
+    participants carry it on their communications (calls, messages, ...)."""
+    participants = tuple(
+        Participant(
+            id=str(p.id),
+            purpose=str(p.purpose or ""),
+            state=_participant_state(p),
+            attributes=dict(p.attributes or {}),
+        )
+        for p in (model.participants or [])
+    )
+    generic_state = getattr(model, "state", None)
+    ended = (
+        getattr(model, "end_time", None) is not None
+        or generic_state in ENDED_STATES
+        or (bool(participants) and all(p.ended for p in participants))
+    )
+    return Conversation(
+        id=str(model.id), media_type=media_type.upper(), participants=participants, ended=ended
+    )
+
+
+def _participant_state(participant: Any) -> str | None:
+    state = getattr(participant, "state", None)
+    if state:
+        return str(state)
+    for name in _COMMUNICATION_LISTS:
+        communications = getattr(participant, name, None) or []
+        if communications:
+            return str(communications[-1].state) if communications[-1].state else None
+    if getattr(participant, "end_time", None) is not None:
+        return "terminated"
+    return None

@@ -1,0 +1,142 @@
+"""What every event handler does around its step: correlation id, time budget, outcome
+metrics, and the mapping of typed errors to retry, dead-letter or drop.
+
+- bad input (InvalidInput): one error log line, metric Rejected, sent to the function's
+  dead-letter queue with the reason (retrying cannot help), handler returns normally;
+- rate limited / conflict / unavailable (retryable): metric, log, re-raised so Lambda
+  retries the event and finally dead-letters it (EventInvokeConfig OnFailure);
+- other errors we understand (credentials refused, Genesys 400, external 4xx): metric
+  Failed, dead-lettered with the reason, returned;
+- anything unexpected: metric Failed, logged with its stack, re-raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from attribute_bridge.budget import Budget
+from attribute_bridge.errors import BridgeError, Conflict, InvalidInput, RateLimited
+from attribute_bridge.events import correlation_id_of
+
+OUTCOME_METRICS = {
+    "fetched": "Fetched",
+    "synced": "Synced",
+    "no_change": "NoChange",
+    "patched": "Patched",
+    "dropped": "Dropped",
+    "not_found": "NotFound",
+    "rejected": "Rejected",
+    "dead_lettered": "DeadLettered",
+    "token_fresh": "TokenFresh",
+    "token_minted": "TokenMinted",
+}
+
+Handler = Callable[[Any, Any], Any]
+Step = Callable[[Budget], dict[str, Any]]
+
+
+def handle(
+    event: Any, context: Any, *, function: str, logger: Logger, metrics: Metrics, step: Step
+) -> dict[str, Any]:
+    correlation_id = correlation_id_of(event)
+    logger.set_correlation_id(correlation_id)
+    budget = Budget.from_context(context)
+
+    def count(metric: str) -> None:
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+    try:
+        result = step(budget)
+    except InvalidInput as error:
+        count("Rejected")
+        logger.error("Rejected bad input", extra={"reason": str(error), "errors": error.errors})
+        return _dead_letter(event, function, "rejected", error, correlation_id, logger)
+    except RateLimited as error:
+        count("RateLimited")
+        logger.warning(
+            "Genesys rate limit beyond this invocation; retrying later",
+            extra={"retry_after": error.retry_after},
+        )
+        raise
+    except Conflict:
+        count("Conflict")
+        logger.warning("Genesys conflict persisted; retrying later")
+        raise
+    except BridgeError as error:
+        count("Failed")
+        if error.retryable:
+            logger.error("Step failed; retrying later", extra={"error": str(error)})
+            raise
+        logger.error("Step failed; dead-lettered", extra={"error": str(error)})
+        return _dead_letter(event, function, "failed", error, correlation_id, logger)
+    except Exception:
+        count("Failed")
+        logger.exception("Unexpected failure; retrying later")
+        raise
+    count(OUTCOME_METRICS.get(result["outcome"], "Other"))
+    logger.info("Step done", extra={k: v for k, v in result.items() if k != "attributes"})
+    return result
+
+
+def _dead_letter(
+    event: Any,
+    function: str,
+    outcome: str,
+    error: Exception,
+    correlation_id: str | None,
+    logger: Logger,
+) -> dict[str, Any]:
+    from attribute_bridge import wiring
+
+    wiring.dead_letters().send(event, function, outcome, str(error), correlation_id)
+    logger.info("Sent to the dead-letter queue", extra={"outcome": outcome})
+    errors = getattr(error, "errors", [str(error)])
+    return {"outcome": outcome, "error": str(error), "errors": errors}
+
+
+def idempotent_on(key_path: str, expires_after_seconds: int) -> Callable[[Handler], Handler]:
+    """Powertools Idempotency (DynamoDB, table from IDEMPOTENCY_TABLE), built on the first
+    call so that importing a handler does not import boto3. Keyed on a hash of
+    `key_path`: a redelivered event (Genesys retries for up to 4 days) does nothing twice."""
+
+    def decorate(handler: Handler) -> Handler:
+        built: Handler | None = None
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> Any:
+            nonlocal built
+            if built is None:
+                built = _build_idempotent(handler, key_path, expires_after_seconds)
+            return built(event, context)
+
+        return wrapper
+
+    return decorate
+
+
+def _build_idempotent(handler: Handler, key_path: str, expires_after_seconds: int) -> Handler:
+    table = os.environ.get("IDEMPOTENCY_TABLE", "")
+    if not table:
+        raise RuntimeError("IDEMPOTENCY_TABLE is not set")
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent,
+    )
+
+    from attribute_bridge.aws import aws_client
+
+    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws_client("dynamodb"))
+    config = IdempotencyConfig(
+        event_key_jmespath=key_path,
+        expires_after_seconds=expires_after_seconds,
+        raise_on_no_idempotency_key=False,  # bad input is rejected by the step, clearly
+    )
+    wrapped: Handler = idempotent(persistence_store=persistence, config=config)(handler)
+    return wrapped

@@ -1,0 +1,41 @@
+"""One keep-alive HTTP connection pool per container, shared by every outbound call."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+@cache
+def shared_session() -> requests.Session:
+    """A requests Session reused across invocations: TLS handshakes happen once per host.
+
+    max_retries=0: every retry is decided by this project, never hidden in the pool."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=10, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https(url: str, what: str) -> str:
+    """HTTPS everywhere but loopback (the local emulator and stub): a setting that points
+    a deployed function at plain http is refused rather than silently used."""
+    scheme = urlsplit(url).scheme
+    if scheme == "https" or (scheme == "http" and is_loopback_url(url)):
+        return url.rstrip("/")
+    raise ValueError(f"{what} must be an https:// URL (http is allowed on loopback only): {url}")

@@ -1,0 +1,260 @@
+"""The Genesys OAuth token, kept in an SSM SecureString and shared by every function.
+
+- Readers take it from SSM through Powertools Parameters (cached in memory for
+  `cache_seconds`): in steady state no token request and at most one SSM read per cache
+  period per container.
+- The scheduled TokenRefresher is the normal writer; it mints ahead of expiry.
+- When the stored token is missing, about to expire or revoked (401 while it looked
+  fresh), a reader mints under a lease so that 50 cold containers mint once, not 50
+  times: the lease holder mints and writes; the others wait for the new value in SSM.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+from aws_lambda_powertools import Logger
+
+from attribute_bridge.budget import Budget
+from attribute_bridge.errors import TokenUnavailable, Unauthorized
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    access_token: str
+    token_type: str
+    expires_at: float  # epoch seconds; the SDK drops `expires_in`, we keep it
+
+    def usable(self, now: float, skew: float) -> bool:
+        return self.expires_at - skew > now
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "access_token": self.access_token,
+                "token_type": self.token_type,
+                "expires_at": self.expires_at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> StoredToken:
+        data = json.loads(raw)
+        return cls(
+            access_token=str(data["access_token"]),
+            token_type=str(data.get("token_type", "bearer")),
+            expires_at=float(data["expires_at"]),
+        )
+
+    def __repr__(self) -> str:  # never print the token itself
+        return f"StoredToken(token_type={self.token_type!r}, expires_at={self.expires_at})"
+
+
+class SecureParameters(Protocol):
+    def get_secure(self, name: str, max_age: int, force: bool = False) -> str: ...
+
+    def put_secure(self, name: str, value: str) -> None: ...
+
+
+class Lease(Protocol):
+    def acquire(self, owner: str, seconds: float) -> bool: ...
+
+    def release(self, owner: str) -> None: ...
+
+
+class ClientCredentialsMinter:
+    """POST {login}/oauth/token with the client id and secret (read from SSM SecureString
+    parameters whose names are settings). Done here rather than with the SDK's
+    get_client_credentials_token, which discards `expires_in`."""
+
+    def __init__(
+        self,
+        login_url: str,
+        parameters: SecureParameters,
+        client_id_parameter: str,
+        client_secret_parameter: str,
+        session: requests.Session,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url = f"{login_url.rstrip('/')}/oauth/token"
+        self._parameters = parameters
+        self._id_parameter = client_id_parameter
+        self._secret_parameter = client_secret_parameter
+        self._session = session
+        self._clock = clock
+
+    def mint(self, budget: Budget) -> StoredToken:
+        client_id = self._parameters.get_secure(self._id_parameter, max_age=300)
+        client_secret = self._parameters.get_secure(self._secret_parameter, max_age=300)
+        timeout = max(0.1, min(5.0, budget.remaining()))
+        try:
+            response = self._session.post(
+                self._url,
+                auth=(client_id, client_secret),
+                data={"grant_type": "client_credentials"},
+                timeout=(min(3.05, timeout), timeout),
+                allow_redirects=False,
+            )
+        except (requests.Timeout, requests.ConnectionError) as error:
+            raise TokenUnavailable(f"token endpoint unreachable: {type(error).__name__}") from None
+        if response.status_code in (400, 401, 403):
+            # Wrong credentials or grant: retrying will not help; say so loudly.
+            raise Unauthorized(
+                f"token endpoint refused the client credentials ({response.status_code})",
+                response.status_code,
+            )
+        if response.status_code != 200:
+            raise TokenUnavailable(f"token endpoint answered {response.status_code}")
+        try:
+            body = response.json()
+            token = StoredToken(
+                access_token=str(body["access_token"]),
+                token_type=str(body.get("token_type", "bearer")),
+                expires_at=self._clock() + float(body["expires_in"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise TokenUnavailable("token endpoint answered an unreadable body") from None
+        logger.info("Minted a Genesys token", extra={"expires_at": token.expires_at})
+        return token
+
+
+class Minter(Protocol):
+    def mint(self, budget: Budget) -> StoredToken: ...
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    parameter_name: str
+    cache_seconds: int = 300  # SSM read at most once per this, per container
+    expiry_skew_seconds: float = 300  # readers stop using a token this long before expiry
+    refresh_ahead_seconds: float = 3600  # the refresher replaces a token this long before
+    lease_seconds: float = 10  # a crashed minter blocks the others at most this long
+
+
+class TokenStore:
+    """The TokenProvider every Genesys call uses, and the refresher's writer."""
+
+    def __init__(
+        self,
+        settings: TokenSettings,
+        parameters: SecureParameters,
+        lease: Lease,
+        minter: Minter,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._parameters = parameters
+        self._lease = lease
+        self._minter = minter
+        self._clock = clock
+        self._sleep = sleep
+        self._owner = str(uuid.uuid4())
+        self._rejected: set[str] = set()
+        self._last_good: StoredToken | None = None
+        self.minted = 0  # tokens this container minted (for logs and tests)
+
+    def access_token(self, budget: Budget) -> str:
+        stored = self._read(force=False)
+        if self._usable(stored):
+            assert stored is not None
+            return stored.access_token
+        return self._mint_under_lease(self._usable, budget).access_token
+
+    def reject(self, token: str, budget: Budget) -> None:
+        """Genesys said 401 to `token`: never use it again; read SSM afresh (another
+        container may have replaced it) or mint under the lease."""
+        self._rejected.add(token)
+        if self._usable(self._read(force=True)):
+            return
+        self._mint_under_lease(self._usable, budget)
+
+    def refresh(self, budget: Budget, force: bool = False) -> tuple[bool, StoredToken]:
+        """For TokenRefresher: mint when the stored token is missing or expires within
+        `refresh_ahead_seconds` (or always, if forced). Returns (minted, token)."""
+        stored = self._read(force=True)
+        ahead = self._settings.refresh_ahead_seconds
+
+        def fresh_enough(token: StoredToken | None) -> bool:
+            return (
+                not force
+                and token is not None
+                and token.access_token not in self._rejected
+                and token.usable(self._clock(), ahead)
+            )
+
+        if stored is not None and fresh_enough(stored):
+            return False, stored
+        minted_before = self.minted
+        token = self._mint_under_lease(fresh_enough, budget, force_first=force)
+        return self.minted > minted_before, token
+
+    def _usable(self, token: StoredToken | None) -> bool:
+        return (
+            token is not None
+            and token.access_token not in self._rejected
+            and token.usable(self._clock(), self._settings.expiry_skew_seconds)
+        )
+
+    def _read(self, force: bool) -> StoredToken | None:
+        from attribute_bridge.aws import ParameterMissing
+
+        try:
+            raw = self._parameters.get_secure(
+                self._settings.parameter_name, max_age=self._settings.cache_seconds, force=force
+            )
+            token = StoredToken.from_json(raw)
+        except ParameterMissing:
+            return None
+        except (ValueError, KeyError, TypeError):
+            logger.error("The stored Genesys token is unreadable; it will be replaced")
+            return None
+        except Exception as error:  # SSM throttled or unreachable
+            if self._usable(self._last_good):
+                logger.warning(
+                    "SSM unavailable; using the cached token until it expires",
+                    extra={"error": type(error).__name__},
+                )
+                return self._last_good
+            raise TokenUnavailable(f"SSM unavailable and no cached token: {error}") from None
+        self._last_good = token
+        return token
+
+    def _mint_under_lease(
+        self,
+        good_enough: Callable[[StoredToken | None], bool],
+        budget: Budget,
+        force_first: bool = False,
+    ) -> StoredToken:
+        wait = 0.05
+        while True:
+            if self._lease.acquire(self._owner, self._settings.lease_seconds):
+                try:
+                    # Someone may have written a good token just before we got the lease.
+                    current = self._read(force=True)
+                    if current is not None and good_enough(current) and not force_first:
+                        return current
+                    token = self._minter.mint(budget)
+                    self.minted += 1
+                    self._parameters.put_secure(self._settings.parameter_name, token.to_json())
+                    self._last_good = token
+                    return token
+                finally:
+                    self._lease.release(self._owner)
+            # Another container is minting: wait for its token to appear in SSM.
+            if not budget.allows(wait):
+                raise TokenUnavailable("timed out waiting for another container's new token")
+            self._sleep(wait)
+            wait = min(wait * 2, 1.0)
+            current = self._read(force=True)
+            if good_enough(current):
+                assert current is not None
+                return current
