@@ -128,6 +128,10 @@ class Template:
         """The value of one of the template's Conditions."""
         return self._resolver.condition(name)
 
+    def resource_ids(self, resource_type: str) -> list[str]:
+        """Logical ids of the resources of a type (Condition-excluded ones omitted)."""
+        return self._resolver.resources_of_type(resource_type)
+
     def rules_matching(self, event: dict[str, Any]) -> list[RuleSpec]:
         """The rules whose pattern matches `event`, on any bus (see the module docstring)."""
         from localdev.eventpattern import matches  # imports moto: only when matching
