@@ -441,6 +441,10 @@ class GenesysEmulator:
     def end_conversation(self, conversation_id: str) -> dict[str, Any]:
         return self._state.end_conversation(conversation_id)
 
+    def get_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The stored conversation (camelCase, with participants' attributes), or None."""
+        return self._state.stored_conversation(conversation_id)
+
     def participant_attributes(self, conversation_id: str, participant_id: str) -> dict[str, str]:
         return self._state.participant_attributes(conversation_id, participant_id)
 

@@ -458,6 +458,12 @@ class EmulatorState:
                 raise KeyError(f"participant {participant_id} not found")
             return dict(participant.attributes)
 
+    def stored_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation as stored (what create_conversation returned), or None."""
+        with self._lock:
+            conversation = self._conversations.get(conversation_id)
+            return None if conversation is None else conversation.stored_view()
+
     def conversation_view(
         self, conversation_id: str, media_type: str | None
     ) -> dict[str, Any] | None:

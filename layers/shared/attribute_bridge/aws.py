@@ -7,7 +7,6 @@ must not pay (tests and `sam local`-style runs that never touch AWS skip it enti
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,12 @@ def aws_client(service: str) -> Any:
         connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
     )
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def _error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(error, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 class ParameterMissing(KeyError):
@@ -105,13 +110,14 @@ class TokenLease:
                 ConditionExpression="attribute_not_exists(id) OR lease_until < :now",
                 ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+        except Exception as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
         return True
 
     def release(self, owner: str) -> None:
-        # If it expired and someone else holds it now, it is theirs to release.
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+        try:
             self.client.delete_item(
                 TableName=self._table,
                 Key={"id": {"S": self._key}},
@@ -119,6 +125,10 @@ class TokenLease:
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
+        except Exception as error:
+            # If it expired and someone else holds it now, it is theirs to release.
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
 
 
 class EventPublisher:

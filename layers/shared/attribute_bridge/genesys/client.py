@@ -220,7 +220,8 @@ class GenesysClient:
             "conversationId": require_uuid(conversation_id, "conversationId"),
             "participantId": require_uuid(participant_id, "participantId"),
         }
-        body = self._sdk.models.ParticipantAttributes(attributes=dict(attributes))
+        body = self._sdk.models.ParticipantAttributes()  # SDK models take no arguments
+        body.attributes = dict(attributes)
         # The media endpoints answer 202 "Accepted"; nothing useful to deserialize.
         self._call("PATCH", route.attributes_path, params, budget, body, None)
 

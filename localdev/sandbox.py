@@ -1,0 +1,300 @@
+"""A local stand-in for a deployed stack, built from template.yaml.
+
+- AWS: moto, with a queue, table or event bus for every such resource in the template,
+  named after its logical id; the template's `!Ref`s resolve to them.
+- Genesys Cloud: the emulator; External system: the stub.
+- Each function's environment: Globals + the function's own variables from the template
+  (as `sam local invoke` computes it), plus overrides in sam's `--env-vars` format.
+- Events the functions emit on the app's bus are captured (a catch-all rule to an SQS
+  queue, delivered by moto) so that a runner can route them by the template's rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from localdev.emulator import EmulatorConfig, GenesysEmulator
+from localdev.external import ExternalSystemStub
+from localdev.template import Template, load_template
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAYER_SOURCE = REPO_ROOT / "layers" / "shared"
+LOCAL_ENVIRONMENT = {
+    # moto accepts any credentials; these keep boto3 from looking for real ones.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+}
+
+
+class LambdaContext:
+    """What Lambda passes as `context`, enough for Powertools and the time budget."""
+
+    def __init__(self, function_name: str, timeout_seconds: float, memory_mb: int) -> None:
+        import time
+
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        import time
+
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Sandbox:
+    template: Template
+    emulator: GenesysEmulator
+    external: ExternalSystemStub
+    resource_names: dict[str, str]
+    capture_queue_url: str
+    env_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    _modules: dict[str, ModuleType] = field(default_factory=dict)
+
+    # ---- functions ------------------------------------------------------------------------
+
+    def environment(self, function_id: str) -> dict[str, str]:
+        spec = self.template.functions[function_id]
+        env = {**LOCAL_ENVIRONMENT, **spec.environment}
+        env.update(self.env_overrides.get("Parameters", {}))
+        env.update(self.env_overrides.get(function_id, {}))
+        return env
+
+    def invoke(self, function_id: str, event: Any) -> Any:
+        """Run the function's handler once, like one Lambda invocation. Its logs and
+        metrics (which Powertools prints to stdout) go to stderr."""
+        from attribute_bridge import wiring
+
+        spec = self.template.functions[function_id]
+        with _environment(self.environment(function_id)), contextlib.redirect_stdout(sys.stderr):
+            wiring.reset()  # settings and adapters are per function: rebuild them
+            handler = getattr(self._module(function_id), spec.handler.rsplit(".", 1)[1])
+            context = LambdaContext(function_id, spec.timeout, spec.memory_size)
+            return handler(event, context)
+
+    def _module(self, function_id: str) -> ModuleType:
+        if function_id not in self._modules:
+            spec = self.template.functions[function_id]
+            module_name, _ = spec.handler.rsplit(".", 1)
+            path = REPO_ROOT / spec.code_uri / f"{module_name.replace('.', '/')}.py"
+            loader_spec = spec_from_file_location(f"localfn_{function_id}", path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise FileNotFoundError(path)
+            module = module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)
+            self._modules[function_id] = module
+        return self._modules[function_id]
+
+    # ---- what happened ------------------------------------------------------------------
+
+    def emitted_events(self) -> list[dict[str, Any]]:
+        """Events put on the app's bus since the last call, oldest first."""
+        return [json.loads(body) for body in self._drain(self.capture_queue_url)]
+
+    def dead_letters(self, function_id: str) -> list[str]:
+        """Message bodies in the function's dead-letter queue (removed from it)."""
+        return self._drain(self.dead_letter_queue_url(function_id))
+
+    def dead_letter_queue_url(self, function_id: str) -> str:
+        return self.environment(function_id)["DEAD_LETTER_QUEUE_URL"]
+
+    def send_dead_letter(self, function_id: str, body: str) -> None:
+        sqs = _client("sqs")
+        sqs.send_message(QueueUrl=self.dead_letter_queue_url(function_id), MessageBody=body)
+
+    def _drain(self, queue_url: str) -> list[str]:
+        sqs = _client("sqs")
+        bodies: list[str] = []
+        while True:
+            response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            messages = response.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    # ---- seeding ------------------------------------------------------------------------
+
+    def ensure_conversation(self, event: Any) -> str | None:
+        """If the emulator does not know the event's conversation, create a live one with
+        the event's ids and media (a customer with no attributes), and give the external
+        stub something to answer for it. Returns the conversation id, if any."""
+        ids = _event_ids(event)
+        if ids is None:
+            return None
+        conversation_id, participant_id, media_type = ids
+        if self.emulator.get_conversation(conversation_id) is not None:
+            return conversation_id
+        customer: dict[str, Any] = {"purpose": "customer", "attributes": {}}
+        if participant_id:
+            customer["id"] = participant_id
+        self.emulator.create_conversation(
+            media_type=media_type,
+            message_type="WEBMESSAGING" if media_type == "MESSAGE" else None,
+            participants=[customer, {"purpose": "ivr" if media_type == "VOICE" else "acd"}],
+            conversation_id=conversation_id,
+        )
+        self.external.add_rule(
+            match={"conversationId": conversation_id},
+            answer={"case_status": "open", "case_priority": "normal", "crm_segment": "seeded"},
+        )
+        return conversation_id
+
+
+def _event_ids(event: Any) -> tuple[str, str | None, str] | None:
+    if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+        return None
+    detail = event["detail"]
+    body = detail.get("eventBody") if isinstance(detail.get("eventBody"), Mapping) else detail
+    conversation_id = body.get("conversationId")
+    if not isinstance(conversation_id, str):
+        return None
+    media_type = body.get("mediaType")
+    if not isinstance(media_type, str):
+        communications = body.get("communications") or [{}]
+        first = communications[0] if isinstance(communications, list) and communications else {}
+        media_type = first.get("mediaType") if isinstance(first, Mapping) else None
+    participant_id = body.get("participantId")
+    return (
+        conversation_id,
+        participant_id if isinstance(participant_id, str) else None,
+        str(media_type or "VOICE").upper(),
+    )
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _create_aws_resources(template_path: Path) -> tuple[dict[str, str], str]:
+    """A moto resource for every queue, table and event bus in the template."""
+    template = load_template(template_path)
+    sqs, dynamodb, events = _client("sqs"), _client("dynamodb"), _client("events")
+    names: dict[str, str] = {}
+    for logical_id in template.resource_ids("AWS::SQS::Queue"):
+        names[logical_id] = sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+    for logical_id in template.resource_ids("AWS::DynamoDB::Table"):
+        dynamodb.create_table(
+            TableName=logical_id,
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        names[logical_id] = logical_id
+    # Only the app's bus: the Genesys partner bus is where Genesys puts events, not us.
+    events.create_event_bus(Name="AppEventBus")
+    names["AppEventBus"] = "AppEventBus"
+    capture_url = sqs.create_queue(QueueName="local-emitted-events")["QueueUrl"]
+    capture_arn = sqs.get_queue_attributes(QueueUrl=capture_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="local-capture-all",
+        EventBusName=names["AppEventBus"],
+        EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+    )
+    events.put_targets(
+        Rule="local-capture-all",
+        EventBusName=names["AppEventBus"],
+        Targets=[{"Id": "capture", "Arn": capture_arn}],
+    )
+    return names, capture_url
+
+
+def _store_credentials(template: Template, emulator: GenesysEmulator) -> None:
+    ssm = _client("ssm")
+    for parameter, value in (
+        ("GenesysClientIdParameter", emulator.config.client_id),
+        ("GenesysClientSecretParameter", emulator.config.client_secret),
+    ):
+        ssm.put_parameter(
+            Name=str(template.parameters[parameter]),
+            Value=value,
+            Type="SecureString",
+            Overwrite=True,
+        )
+
+
+def load_env_vars_file(path: str | None) -> dict[str, dict[str, str]]:
+    """sam's --env-vars format: {"FunctionId": {"VAR": "value"}, "Parameters": {...}}."""
+    if not path:
+        return {}
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"{path}: expected {{FunctionId: {{VAR: value}}}}")
+    return {key: {k: str(v) for k, v in values.items()} for key, values in data.items()}
+
+
+@contextlib.contextmanager
+def sandbox(
+    emulator_config: EmulatorConfig | None = None,
+    parameter_overrides: Mapping[str, str] | None = None,
+    env_overrides: Mapping[str, dict[str, str]] | None = None,
+    template_path: Path = REPO_ROOT / "template.yaml",
+) -> Iterator[Sandbox]:
+    if str(LAYER_SOURCE) not in sys.path:
+        sys.path.insert(0, str(LAYER_SOURCE))  # the layer, as Lambda puts it on the path
+    from attribute_bridge import aws as aws_adapters
+    from moto import mock_aws
+
+    aws_adapters.aws_client.cache_clear()  # boto3 clients must be made inside the mock
+    with (
+        _environment(LOCAL_ENVIRONMENT),
+        mock_aws(),
+        GenesysEmulator(emulator_config or EmulatorConfig()) as emulator,
+        ExternalSystemStub() as external,
+    ):
+        names, capture_url = _create_aws_resources(template_path)
+        overrides = {
+            "GenesysRegion": emulator.base_url,
+            "ExternalSystemUrl": external.sync_url,
+            # The sample events carry fixed timestamps; locally they must not age out.
+            "MaxEventAgeSeconds": str(10 * 365 * 24 * 3600),
+            **(parameter_overrides or {}),
+        }
+        template = load_template(template_path, parameter_overrides=overrides, resource_names=names)
+        _store_credentials(template, emulator)
+        yield Sandbox(
+            template=template,
+            emulator=emulator,
+            external=external,
+            resource_names=names,
+            capture_queue_url=capture_url,
+            env_overrides=dict(env_overrides or {}),
+        )
