@@ -74,9 +74,8 @@ def _demo() -> int:
     print("\n=== Genesys API requests, whole demo ===")
     for route, count in sorted(counters["requests"].items()):
         print(f"  {count:3d}  {route}")
-    print(
-        f"  tokens minted: {counters['tokens_minted']}, rate limited (429): {counters['rate_limited']}"
-    )
+    print(f"  tokens minted: {counters['tokens_minted']}")
+    print(f"  rate limited (429): {counters['rate_limited']}")
     print(f"\ndone in {time.monotonic() - started:.1f} s")
     return 0
 
