@@ -9,16 +9,16 @@ from attribute_bridge import use_cases, wiring
 from attribute_bridge.budget import Budget
 from attribute_bridge.events import PATCHED, parse_attributes_detail
 from attribute_bridge.handling import handle, idempotent_on
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from attribute_bridge.observability import traced
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @idempotent_on("detail", expires_after_seconds=24 * 3600)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:

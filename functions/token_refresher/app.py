@@ -8,16 +8,16 @@ from typing import Any
 from attribute_bridge import wiring
 from attribute_bridge.budget import Budget
 from attribute_bridge.handling import handle
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from attribute_bridge.observability import traced
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
         # {"force": true} (an on-demand invoke) mints even when the token is still fresh,

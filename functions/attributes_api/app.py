@@ -1,0 +1,403 @@
+"""AttributesApi: external systems and Genesys data actions read and write a live
+participant's attributes, or ask for a sync, through API Gateway (API key checked there).
+
+- GET   /conversations/{conversationId}/participants/{participantId}/attributes
+- PATCH /conversations/{conversationId}/participants/{participantId}/attributes
+- POST  /conversations/{conversationId}/sync
+
+Every error is JSON `{"message", "errors"}`. A body must be JSON: any other Content-Type
+is answered 415. The OpenAPI document is `openapi_json()` (docs/openapi.json).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Annotated, Any, TypeVar
+
+from attribute_bridge import domain, use_cases, wiring
+from attribute_bridge.api_models import (
+    ACCEPTED_STATUS,
+    SYNC_REQUESTED_STATUS,
+    UUID_PATTERN,
+    ApiError,
+    AttributesUpdate,
+    AttributesWritten,
+    ParticipantAttributes,
+    Refusal,
+    SyncAccepted,
+    SyncRequest,
+    describe_validation_errors,
+    route_by_resource,
+    unreadable_body,
+    without_unused_schemas,
+)
+from attribute_bridge.budget import Budget
+from attribute_bridge.errors import (
+    BridgeError,
+    Conflict,
+    GenesysError,
+    GenesysUnavailable,
+    InvalidInput,
+    InvalidRequest,
+    NotFound,
+    PublishFailed,
+    RateLimited,
+    TokenUnavailable,
+    Unauthorized,
+)
+from attribute_bridge.events import SYNC_REQUESTED
+from attribute_bridge.validation import validate_attributes
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import APIKey
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+
+API_TITLE = "Genesys participant attributes API"
+API_VERSION = "1.0.0"
+ATTRIBUTES_PATH = "/conversations/<conversationId>/participants/<participantId>/attributes"
+SYNC_PATH = "/conversations/<conversationId>/sync"
+GENERIC_MEDIA = ""  # the media is unknown here: Genesys's generic conversation endpoints
+
+ConversationId = Annotated[
+    str,
+    Path(
+        alias="conversationId",
+        title="conversationId",
+        pattern=UUID_PATTERN,
+        description="Conversation id.",
+    ),
+]
+ParticipantId = Annotated[
+    str,
+    Path(
+        alias="participantId",
+        title="participantId",
+        pattern=UUID_PATTERN,
+        description="Participant id (conversation-scoped, not a user id).",
+    ),
+]
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid request: ids that are not UUIDs, invalid JSON, wrong types, extra fields, "
+    "too many attributes or values too long.",
+    403: "Missing or invalid API key (answered by API Gateway).",
+    404: "Unknown conversation, participant or route.",
+    409: "Genesys Cloud kept answering 409 Conflict; retry.",
+    415: "The body is not JSON (Content-Type must be application/json).",
+    429: "Rate limited, by Genesys Cloud (with Retry-After) or by the API's usage plan.",
+    500: "Unexpected failure of this service.",
+    502: "Genesys Cloud or AWS failed, refused this service's credentials, or refused the "
+    "request; retry later.",
+}
+
+
+def _responses(
+    status: int, model: type[Any], description: str, *error_statuses: int
+) -> dict[int, OpenAPIResponse]:
+    """The operation's answers for the OpenAPI document: its success and its errors."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for error_status in (400, 403, *error_statuses, 429, 500, 502):
+        answer: OpenAPIResponse = {
+            "description": ERROR_DESCRIPTIONS[error_status],
+            "content": {"application/json": {"model": ApiError}},
+        }
+        if error_status == 429:
+            answer["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying (when Genesys rate-limited).",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        documented[error_status] = answer
+    return documented
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+@app.get(
+    ATTRIBUTES_PATH,
+    summary="Read a participant's attributes",
+    operation_id="getParticipantAttributes",
+    tags=["attributes"],
+    responses=_responses(200, ParticipantAttributes, "The participant's attributes.", 404, 409),
+)
+def get_attributes(
+    conversation_id: ConversationId, participant_id: ParticipantId
+) -> ParticipantAttributes:
+    conversation_id, participant_id = conversation_id.lower(), participant_id.lower()
+    conversation = use_cases.read_conversation(wiring.genesys(), conversation_id, None, _budget())
+    participant = domain.pick_participant(conversation, participant_id)
+    _count("ApiRead")
+    return ParticipantAttributes(
+        conversation_id=conversation_id,
+        participant_id=participant.id,
+        attributes=dict(participant.attributes),
+    )
+
+
+@app.patch(
+    ATTRIBUTES_PATH,
+    summary="Set some of a participant's attributes (keys not sent are kept)",
+    operation_id="patchParticipantAttributes",
+    tags=["attributes"],
+    responses=_responses(200, AttributesWritten, "Written; the attributes sent.", 404, 409, 415),
+)
+def patch_attributes(
+    conversation_id: ConversationId,
+    participant_id: ParticipantId,
+    update: Annotated[AttributesUpdate, Body(description="The attributes to set.")],
+) -> AttributesWritten:
+    conversation_id, participant_id = conversation_id.lower(), participant_id.lower()
+    attributes = validate_attributes(update.attributes, wiring.current_settings().limits)
+    wiring.genesys().patch_attributes(
+        conversation_id, participant_id, GENERIC_MEDIA, attributes, _budget()
+    )
+    _count("ApiPatched")
+    return AttributesWritten(
+        conversation_id=conversation_id,
+        participant_id=participant_id,
+        attributes=attributes,
+        status=ACCEPTED_STATUS,
+    )
+
+
+@app.post(
+    SYNC_PATH,
+    status_code=202,
+    summary="Start a sync: fetch -> external system -> patch, asynchronously",
+    operation_id="requestConversationSync",
+    tags=["sync"],
+    responses=_responses(202, SyncAccepted, "The sync is queued.", 415),
+)
+def request_sync(
+    conversation_id: ConversationId,
+    request: Annotated[SyncRequest | None, Body(description="Optional; may be empty.")] = None,
+) -> SyncAccepted:
+    conversation_id = conversation_id.lower()
+    request_id = _request_id()
+    detail = {"conversationId": conversation_id, "correlationId": request_id}
+    if request is not None and request.participant_id is not None:
+        detail["participantId"] = request.participant_id.lower()
+    detail["requestId"] = request_id
+    _publish_sync_request(detail)
+    _count("ApiSyncRequested")
+    return SyncAccepted(
+        conversation_id=conversation_id, status=SYNC_REQUESTED_STATUS, request_id=request_id
+    )
+
+
+# ---------------------------------------------------------------------------- errors
+
+AnyErrorHandler = TypeVar("AnyErrorHandler", bound=Callable[..., Response[Any]])
+
+
+def _answers(*kinds: type[Exception]) -> Callable[[AnyErrorHandler], AnyErrorHandler]:
+    """`app.exception_handler`, typed (Powertools' own decorator is not)."""
+
+    def register(handler: AnyErrorHandler) -> AnyErrorHandler:
+        app.exception_handler(list(kinds))(handler)
+        return handler
+
+    return register
+
+
+@_answers(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response[Any]:
+    return _error(
+        400, "Rejected", "The request is invalid", describe_validation_errors(error.errors())
+    )
+
+
+@_answers(RequestUnsupportedContentType)
+def _not_json(error: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(
+        415, "Rejected", "The body must be JSON", ["Content-Type must be application/json"]
+    )
+
+
+@_answers(InvalidInput)
+def _invalid_input(error: InvalidInput) -> Response[Any]:
+    return _error(400, "Rejected", "The request is invalid", error.errors)
+
+
+@app.not_found
+def _unknown_route(error: Exception) -> Response[Any]:
+    event = app.current_event
+    where = f"{event.http_method} {event.path}"[:200]
+    return _error(404, "NotFound", "No such resource", [f"no route for {where}"])
+
+
+@_answers(NotFound)
+def _not_found(error: NotFound) -> Response[Any]:
+    if error.status is None:  # the domain's: the conversation has no such participant
+        return _error(404, "NotFound", "The participant was not found", [str(error)])
+    # Genesys's 404: a read names the conversation; a write cannot tell which id is unknown.
+    what = (
+        "conversation" if app.current_event.http_method == "GET" else "conversation or participant"
+    )
+    return _error(
+        404, "NotFound", f"The {what} was not found", [f"{what} not found in Genesys Cloud"]
+    )
+
+
+@_answers(RateLimited)
+def _rate_limited(error: RateLimited) -> Response[Any]:
+    seconds = max(1, math.ceil(error.retry_after))
+    return _error(
+        429,
+        "RateLimited",
+        "Genesys Cloud is rate limiting this service",
+        [f"retry after {seconds} seconds"],
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+@_answers(Conflict)
+def _conflict(error: Conflict) -> Response[Any]:
+    return _error(409, "Conflict", "Genesys Cloud reported a conflict", ["retry the request"])
+
+
+UPSTREAM_MESSAGES: dict[type[BridgeError], str] = {
+    Unauthorized: "Genesys Cloud refused this service's credentials",
+    InvalidRequest: "Genesys Cloud refused the request",
+    GenesysUnavailable: "Genesys Cloud is unavailable",
+    TokenUnavailable: "No Genesys Cloud access token is available",
+    PublishFailed: "The sync request could not be queued",
+    GenesysError: "Genesys Cloud answered unexpectedly",
+    BridgeError: "A service this API depends on failed",
+}
+
+
+@_answers(BridgeError)
+def _upstream_failed(error: BridgeError) -> Response[Any]:
+    # The details (URLs, Genesys messages) go to the log only, never to the caller.
+    logger.error("Upstream failure", extra={"error": str(error), "kind": type(error).__name__})
+    message = next(text for kind, text in UPSTREAM_MESSAGES.items() if isinstance(error, kind))
+    status = getattr(error, "status", None)
+    details = [f"upstream answered {status}"] if isinstance(status, int) else ["retry later"]
+    return _error(502, "Failed", message, details)
+
+
+@_answers(Exception)
+def _unexpected(error: Exception) -> Response[Any]:
+    logger.exception("Unexpected failure")
+    return _error(500, "Failed", "Internal error", ["unexpected failure; see the logs"])
+
+
+def _error(
+    status: int,
+    metric: str,
+    message: str,
+    errors: list[str],
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    _count(metric)
+    if status < 500:
+        logger.info("Request refused", extra={"status": status, "errors": errors})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=ApiError(message=message, errors=errors).model_dump(),
+        headers=headers,
+    )
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def _budget() -> Budget:
+    return Budget.from_context(app.lambda_context)
+
+
+def _count(metric: str) -> None:
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+
+def _request_id() -> str:
+    request_context = app.current_event.get("requestContext") or {}
+    return str(request_context.get("requestId") or app.lambda_context.aws_request_id)
+
+
+def _publish_sync_request(detail: dict[str, str]) -> None:
+    try:
+        wiring.publisher().publish(SYNC_REQUESTED, [detail])
+    except BridgeError:
+        raise
+    except Exception as error:
+        # botocore's errors (throttled, access denied) are an upstream failure: 502.
+        if type(error).__module__.startswith("botocore"):
+            raise PublishFailed(f"PutEvents failed: {type(error).__name__}") from error
+        raise
+
+
+def _refuse(refusal: Refusal) -> dict[str, Any]:
+    """A proxy response for a request refused before routing."""
+    _count("Rejected")
+    logger.info("Request refused", extra={"status": refusal.status, "errors": refusal.errors})
+    body = ApiError(message=refusal.message, errors=refusal.errors)
+    return {
+        "statusCode": refusal.status,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)  # bodies hold customer data
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refusal = unreadable_body(event, wiring.current_settings().limits.max_body_bytes)
+    if refusal is not None:
+        return _refuse(refusal)
+    return app.resolve(dict(route_by_resource(event)), context)
+
+
+def openapi_json() -> str:
+    """The OpenAPI document, byte-for-byte reproducible (docs/openapi.json; make openapi)."""
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description=(
+                "Read and write a live Genesys Cloud participant's attributes, or start a "
+                "sync with the external system. Send the API key in the x-api-key header. "
+                "Every error is JSON {message, errors}."
+            ),
+            security_schemes={
+                "apiKey": APIKey.model_validate(
+                    {
+                        "type": "apiKey",
+                        "name": "x-api-key",
+                        "in": "header",
+                        "description": "The API Gateway API key of the usage plan.",
+                    }
+                )
+            },
+            security=[{"apiKey": []}],
+        )
+    )
+    # Powertools documents a 422 for every route; this API answers 400 instead.
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop(str(HTTPStatus.UNPROCESSABLE_ENTITY.value), None)
+    return json.dumps(without_unused_schemas(document), indent=2, sort_keys=True) + "\n"
