@@ -44,12 +44,11 @@ template: install
 	$(SAM) validate --region us-east-1
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
-# sam build, then compile the build for the runtime's Python. The .pyc use unchecked-hash
-# invalidation: zip keeps mtimes at 2 s resolution, so timestamp .pyc could look stale
-# on Lambda's read-only /opt and be recompiled in memory on every cold start.
+# sam build, then scripts/finish_build.py: prune what the runtime provides, compile .pyc
+# for Python 3.12 and check Lambda's size limit (read the script for why).
 build: install
 	$(SAM) build --parallel
-	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	$(PY) scripts/finish_build.py
 
 bench: install build
 	$(PY) -m benchmarks
