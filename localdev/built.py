@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
+import subprocess  # nosec B404
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -157,7 +157,7 @@ def run_built_function(
     }
     layer_dir = build_dir / "SharedLayer" / "python"
     code = CHILD.replace("import time\n", "import time\n" + preamble + "\n", 1)
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+    done = subprocess.run(  # noqa: S603 (our own interpreter)  # nosec B603
         [
             sys.executable,
             "-I",

@@ -60,7 +60,8 @@ def invoke_async(box: Sandbox, function_id: str, event: Any) -> Step:
             continue
         outcome = result.get("outcome", "done") if isinstance(result, Mapping) else "done"
         return Step(function_id, detail_type, str(outcome), result)
-    assert error is not None
+    if error is None:  # the loop always runs at least once
+        raise RuntimeError("no invocation was made")
     box.send_dead_letter(function_id, _on_failure_record(function_id, event, error))
     return Step(function_id, detail_type, "dead_lettered", {"error": str(error)})
 
@@ -152,7 +153,8 @@ def openapi_main() -> int:
     spec = spec_from_file_location(
         "attributes_api_app", REPO_ROOT / "functions" / "attributes_api" / "app.py"
     )
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError("functions/attributes_api/app.py")
     module = module_from_spec(spec)
     spec.loader.exec_module(module)
     print(module.openapi_json(), end="")

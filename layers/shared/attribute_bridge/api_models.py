@@ -145,28 +145,33 @@ class Refusal:
     errors: list[str]
 
 
+METHODS_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
+_JSON_WHITESPACE = " \t\n\r"
+
+
 def unreadable_body(event: Mapping[str, Any], max_bytes: int) -> Refusal | None:
-    """Why the proxy event's body cannot be read as this API's JSON, or None: another
-    Content-Type (415; Powertools would parse forms and multipart), more than `max_bytes`,
-    or base64 / UTF-8 that does not decode (400)."""
+    """Why the body of a POST/PATCH proxy event cannot be one of this API's JSON objects,
+    or None: another Content-Type (415; Powertools would parse forms and multipart), more
+    than `max_bytes`, base64 / UTF-8 that does not decode, or a JSON array (400)."""
     body = event.get("body")
-    if not body:
+    if not body or str(event.get("httpMethod", "")).upper() not in METHODS_WITH_BODY:
         return None
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         return Refusal(415, "The body must be JSON", ["Content-Type must be application/json"])
     try:
-        if event.get("isBase64Encoded"):
-            raw = base64.b64decode(str(body), validate=True)
-            raw.decode("utf-8")
-            size = len(raw)
-        else:
-            size = len(str(body).encode("utf-8"))
+        raw = base64.b64decode(str(body), validate=True) if event.get("isBase64Encoded") else None
+        text = raw.decode("utf-8") if raw is not None else str(body)
+        size = len(raw) if raw is not None else len(text.encode("utf-8"))
     except (binascii.Error, UnicodeError):
         return Refusal(400, "The request is invalid", ["body is not valid UTF-8 JSON"])
     if size > max_bytes:
         return Refusal(400, "The request is invalid", [f"body is larger than {max_bytes} bytes"])
+    if text.lstrip(_JSON_WHITESPACE).startswith("["):
+        # Powertools unwraps a list into its first item (meant for forms and query
+        # strings): `[{"attributes": ...}]` would pass as an object. Refuse arrays here.
+        return Refusal(400, "The request is invalid", ["body must be a JSON object"])
     return None
 
 

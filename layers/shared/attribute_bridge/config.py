@@ -34,11 +34,11 @@ def _mapping(value: str) -> dict[str, str]:
 class Settings:
     genesys_region: str = "mypurecloud.com"
     # Names of SSM parameters, not secrets:
-    token_parameter: str = "/participant-attributes/genesys/token"  # noqa: S105  # nosec B105
+    token_parameter: str = "/participant-attributes/genesys/token"  # noqa: S105
     client_id_parameter: str = "/participant-attributes/genesys/client-id"
-    client_secret_parameter: str = "/participant-attributes/genesys/client-secret"  # noqa: S105  # nosec B105
+    client_secret_parameter: str = "/participant-attributes/genesys/client-secret"  # noqa: S105
     token_kms_key_id: str = ""
-    token_lease_table: str = "token-lease"  # noqa: S105  # nosec B105
+    token_lease_table: str = "token-lease"  # noqa: S105
     token_cache_seconds: int = 300
     token_expiry_skew_seconds: int = 300
     token_refresh_ahead_seconds: int = 3600

@@ -62,7 +62,7 @@ class ExternalSystem:
                 response, problem = None, f"{type(error).__name__}"
             if problem is None and response is not None:
                 return self._answer(response)
-            backoff = random.random() * min(2.0, 0.2 * 2 ** (attempt - 1))  # noqa: S311 - jitter
+            backoff = random.random() * min(2.0, 0.2 * 2 ** (attempt - 1))  # noqa: S311 (jitter)  # nosec B311
             if attempt > self._retries or not budget.allows(backoff + 0.1):
                 raise ExternalSystemError(f"external system {problem} after {attempt} attempt(s)")
             logger.warning("External system call failed; retrying", extra={"problem": problem})

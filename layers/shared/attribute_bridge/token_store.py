@@ -164,8 +164,7 @@ class TokenStore:
 
     def access_token(self, budget: Budget) -> str:
         stored = self._read(force=False)
-        if self._usable(stored):
-            assert stored is not None
+        if stored is not None and self._usable(stored):
             return stored.access_token
         return self._mint_under_lease(self._usable, budget).access_token
 
@@ -255,6 +254,5 @@ class TokenStore:
             self._sleep(wait)
             wait = min(wait * 2, 1.0)
             current = self._read(force=True)
-            if good_enough(current):
-                assert current is not None
+            if current is not None and good_enough(current):
                 return current
