@@ -1,0 +1,92 @@
+"""Operational wiring held by template.yaml: no event can fall between two functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localdev.template import _load_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RAW: dict[str, Any] = _load_yaml((REPO / "template.yaml").read_text())
+RESOURCES: dict[str, Any] = RAW["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+ASYNC_FUNCTIONS = [
+    name
+    for name, fn in FUNCTIONS.items()
+    if any(
+        e["Type"] in ("EventBridgeRule", "Schedule") for e in fn["Properties"]["Events"].values()
+    )
+]
+
+
+def test_the_functions_the_design_names_exist() -> None:
+    assert set(FUNCTIONS) == {
+        "FetchAttributesFunction",
+        "SyncExternalFunction",
+        "PatchAttributesFunction",
+        "TokenRefresherFunction",
+        "AttributesApiFunction",
+    }
+
+
+@pytest.mark.parametrize("function_id", ASYNC_FUNCTIONS)
+def test_async_functions_retry_boundedly_then_dead_letter(function_id: str) -> None:
+    config = FUNCTIONS[function_id]["Properties"]["EventInvokeConfig"]
+    assert 0 <= config["MaximumRetryAttempts"] <= 2
+    assert config["MaximumEventAgeInSeconds"] <= 6 * 3600
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    queue = on_failure["Destination"]["Fn::GetAtt"][0]
+    assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue"
+    env = FUNCTIONS[function_id]["Properties"]["Environment"]["Variables"]
+    assert env["DEAD_LETTER_QUEUE_URL"] == {"Ref": queue}, "rejected events go to the same DLQ"
+
+
+@pytest.mark.parametrize("function_id", ASYNC_FUNCTIONS)
+def test_every_rule_target_has_a_retry_policy_and_a_dead_letter_queue(function_id: str) -> None:
+    for name, event in FUNCTIONS[function_id]["Properties"]["Events"].items():
+        properties = event["Properties"]
+        assert properties["RetryPolicy"]["MaximumRetryAttempts"] >= 1, name
+        queue = properties["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue", name
+        policy = RESOURCES["RuleDeadLetterQueuePolicy"]["Properties"]
+        assert {"Ref": queue} in policy["Queues"], f"EventBridge may not send to {queue}"
+
+
+def test_genesys_rule_listens_on_the_partner_bus_and_internal_rules_on_the_app_bus() -> None:
+    events = FUNCTIONS["FetchAttributesFunction"]["Properties"]["Events"]
+    genesys_bus = events["GenesysConversationEvent"]["Properties"]["EventBusName"]
+    assert genesys_bus["Fn::If"][0] == "CreateGenesysBus"
+    for function_id in ("SyncExternalFunction", "PatchAttributesFunction"):
+        for event in FUNCTIONS[function_id]["Properties"]["Events"].values():
+            assert event["Properties"]["EventBusName"] == {"Ref": "AppEventBus"}
+
+
+def test_partner_bus_is_created_from_the_event_source_when_asked() -> None:
+    bus = RESOURCES["GenesysEventBus"]
+    assert bus["Condition"] == "CreateGenesysBus"
+    assert bus["Properties"]["Name"] == {"Ref": "GenesysEventSourceName"}
+    assert bus["Properties"]["EventSourceName"] == {"Ref": "GenesysEventSourceName"}
+
+
+def test_idempotency_and_lease_tables_expire_their_items() -> None:
+    for table in ("IdempotencyTable", "TokenLeaseTable"):
+        ttl = RESOURCES[table]["Properties"]["TimeToLiveSpecification"]
+        assert ttl == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_genesys_callers_have_bounded_concurrency() -> None:
+    for function_id in ("FetchAttributesFunction", "PatchAttributesFunction"):
+        properties = FUNCTIONS[function_id]["Properties"]
+        assert properties["ReservedConcurrentExecutions"] == {"Ref": "GenesysConcurrency"}
+
+
+def test_samconfig_has_default_and_a_named_environment_with_lint() -> None:
+    import tomllib
+
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+    assert "prod" in config and config["prod"]["deploy"]["parameters"]["parameter_overrides"]
