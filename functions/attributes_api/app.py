@@ -49,8 +49,9 @@ from attribute_bridge.errors import (
     Unauthorized,
 )
 from attribute_bridge.events import SYNC_REQUESTED
+from attribute_bridge.observability import traced
 from attribute_bridge.validation import validate_attributes
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -65,7 +66,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
 
 API_TITLE = "Genesys participant attributes API"
@@ -364,7 +364,7 @@ def _refuse(refusal: Refusal) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)  # bodies hold customer data
+@traced  # opt-in (EnableTracing), never captures the response: bodies hold customer data
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refusal = unreadable_body(event, wiring.current_settings().limits.max_body_bytes)
     if refusal is not None:
