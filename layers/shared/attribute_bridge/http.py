@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -33,9 +34,13 @@ def is_loopback_url(url: str) -> bool:
 
 
 def require_https(url: str, what: str) -> str:
-    """HTTPS everywhere but loopback (the local emulator and stub): a setting that points
-    a deployed function at plain http is refused rather than silently used."""
-    scheme = urlsplit(url).scheme
-    if scheme == "https" or (scheme == "http" and is_loopback_url(url)):
+    """HTTPS everywhere but loopback (the local emulator and stub) and the hosts a local
+    configuration lists in ALLOW_HTTP_HOSTS (`sam local invoke` reaching the host machine
+    as host.docker.internal). A deployed function pointed at plain http refuses to start."""
+    parts = urlsplit(url)
+    allowed = {h.strip() for h in os.environ.get("ALLOW_HTTP_HOSTS", "").split(",") if h.strip()}
+    if parts.scheme == "https" or (
+        parts.scheme == "http" and (is_loopback_url(url) or parts.hostname in allowed)
+    ):
         return url.rstrip("/")
     raise ValueError(f"{what} must be an https:// URL (http is allowed on loopback only): {url}")
