@@ -166,7 +166,18 @@ class Sandbox:
 
 
 def _event_ids(event: Any) -> tuple[str, str | None, str] | None:
-    if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+    """(conversation id, participant id, media) named by an EventBridge or API event."""
+    if not isinstance(event, Mapping):
+        return None
+    path = event.get("pathParameters")
+    if isinstance(path, Mapping) and isinstance(path.get("conversationId"), str):
+        participant = path.get("participantId")
+        return (
+            path["conversationId"],
+            participant if isinstance(participant, str) else None,
+            "VOICE",
+        )
+    if not isinstance(event.get("detail"), Mapping):
         return None
     detail = event["detail"]
     body = detail.get("eventBody") if isinstance(detail.get("eventBody"), Mapping) else detail
