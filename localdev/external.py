@@ -10,12 +10,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from localdev.emulator.httpbase import (
-    BackgroundServer,
     JsonHandler,
+    LocalService,
     QuietThreadingServer,
     parse_json,
     serve_until_signalled,
@@ -223,8 +222,10 @@ class ExternalStubHandler(JsonHandler):
             self.send_json(400, {"error": f"bad control request: {error!r}"})
 
 
-class ExternalSystemStub:
+class ExternalSystemStub(LocalService):
     """The external system: start() serves in a daemon thread at `base_url` (POST /sync)."""
+
+    service_name = "the stub"
 
     def __init__(
         self,
@@ -233,42 +234,16 @@ class ExternalSystemStub:
         expected_auth: str | None = None,
         slow_seconds: float = 5.0,
     ) -> None:
+        super().__init__()
         self._address = (host, port)
         self._state = StubState(expected_auth, slow_seconds)
-        self._server: BackgroundServer | None = None
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub is not started")
-        return self._server.base_url
+    def _build_server(self) -> ExternalStubServer:
+        return ExternalStubServer(self._address, self._state)
 
     @property
     def sync_url(self) -> str:
         return self.base_url + SYNC_PATH
-
-    def start(self) -> ExternalSystemStub:
-        if self._server is not None:
-            raise RuntimeError("the stub is already started")
-        self._server = BackgroundServer(ExternalStubServer(self._address, self._state))
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> ExternalSystemStub:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def add_rule(self, match: dict[str, Any], answer: dict[str, Any]) -> None:
         self._state.add_rule(match, answer)

@@ -14,8 +14,8 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
-from typing import Any, cast
+from types import FrameType, TracebackType
+from typing import Any, Self, cast
 
 # Reading in pieces keeps an oversized body from being held in memory just to be refused.
 _DRAIN_CHUNK_BYTES = 65536
@@ -182,3 +182,45 @@ def serve_until_signalled(base_url: str, stop: Callable[[], None]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+class LocalService:
+    """start()/stop()/`with` and `base_url` for a server that runs in a daemon thread.
+    Subclasses say how to build their server and what to call themselves in errors."""
+
+    service_name = "the service"
+
+    def __init__(self) -> None:
+        self._server: BackgroundServer | None = None
+
+    def _build_server(self) -> QuietThreadingServer:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.service_name} is not started")
+        return self._server.base_url
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError(f"{self.service_name} is already started")
+        self._server = BackgroundServer(self._build_server())
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

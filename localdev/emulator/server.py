@@ -13,14 +13,13 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from localdev.emulator.config import EmulatorConfig
 from localdev.emulator.httpbase import (
-    BackgroundServer,
     JsonHandler,
+    LocalService,
     QuietThreadingServer,
     parse_json,
     serve_until_signalled,
@@ -381,46 +380,21 @@ class EmulatorHandler(JsonHandler):
         return 200, config.as_dict()
 
 
-class GenesysEmulator:
+class GenesysEmulator(LocalService):
     """A local Genesys Cloud: start() serves in a daemon thread at `base_url`."""
 
+    service_name = "the emulator"
+
     def __init__(self, config: EmulatorConfig | None = None) -> None:
+        super().__init__()
         self._state = EmulatorState(config or EmulatorConfig())
-        self._server: BackgroundServer | None = None
 
     @property
     def config(self) -> EmulatorConfig:
         return self._state.config
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return self._server.base_url
-
-    def start(self) -> GenesysEmulator:
-        if self._server is not None:
-            raise RuntimeError("the emulator is already started")
-        address = (self.config.host, self.config.port)
-        self._server = BackgroundServer(EmulatorHTTPServer(address, self._state))
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> GenesysEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _build_server(self) -> EmulatorHTTPServer:
+        return EmulatorHTTPServer((self.config.host, self.config.port), self._state)
 
     # ---- in-process control (the same as the /_emulator/ endpoints) ----------------------
 
