@@ -251,14 +251,19 @@ def test_functions_reuse_the_refreshers_token(box: Sandbox) -> None:
     assert box.emulator.counters()["tokens_minted"] == 1
 
 
-def test_a_duplicate_delivery_does_the_work_once(box: Sandbox) -> None:
+def test_a_duplicate_delivery_does_the_work_once(
+    box: Sandbox, capfd: pytest.CaptureFixture[str]
+) -> None:
     seed_voice(box, {"case_id": "CASE-1001"})
     event = sample("app-attributes-resolved.json")
 
     first = box.invoke("PatchAttributesFunction", event)
+    capfd.readouterr()
     again = box.invoke("PatchAttributesFunction", copy.deepcopy(event))
 
     assert first == again
+    logged = capfd.readouterr().err
+    assert "Duplicate delivery" in logged and '"Duplicate":[1.0]' in logged
     route = "PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes"
     assert box.emulator.counters()["requests"][route] == 1
 

@@ -123,6 +123,14 @@ def idempotent_on(key_path: str, expires_after_seconds: int) -> Callable[[Handle
     return decorate
 
 
+def _count_duplicate(response: Any, record: Any) -> Any:
+    """A redelivered event: the stored result is returned and nothing is done again; say
+    so (a log line and the Duplicate metric) rather than stay silent."""
+    Metrics().add_metric(name="Duplicate", unit=MetricUnit.Count, value=1)
+    Logger(child=True).info("Duplicate delivery: returning the first result")
+    return response
+
+
 def _build_idempotent(handler: Handler, key_path: str, expires_after_seconds: int) -> Handler:
     table = os.environ.get("IDEMPOTENCY_TABLE", "")
     if not table:
@@ -140,6 +148,7 @@ def _build_idempotent(handler: Handler, key_path: str, expires_after_seconds: in
         event_key_jmespath=key_path,
         expires_after_seconds=expires_after_seconds,
         raise_on_no_idempotency_key=False,  # bad input is rejected by the step, clearly
+        response_hook=_count_duplicate,
     )
     wrapped: Handler = idempotent(persistence_store=persistence, config=config)(handler)
 
