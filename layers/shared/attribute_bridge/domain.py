@@ -73,10 +73,17 @@ def map_external_answer(
             f"external system answered a JSON {type(answer).__name__}, not an object",
             retryable=False,
         )
+    rejected: dict[str, str] = {}
     if mapping:
         import jmespath
 
-        raw = {key: jmespath.search(expression, answer) for key, expression in mapping.items()}
+        raw = {}
+        for key, expression in mapping.items():
+            try:
+                raw[key] = jmespath.search(expression, answer)
+            except jmespath.exceptions.JMESPathError as error:
+                # e.g. length(items) on an answer whose `items` is a number: that key only
+                rejected[key] = f"mapping {expression!r} failed: {type(error).__name__}"
     else:
         found = answer.get("attributes", {})
         if not isinstance(found, Mapping):
@@ -85,15 +92,12 @@ def map_external_answer(
             )
         raw = dict(found)
     kept: dict[str, str] = {}
-    rejected: dict[str, str] = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not key.strip() or len(key) > limits.max_key_length:
             rejected[str(key)[:64]] = "invalid key"
         elif value is None:
             continue
-        elif isinstance(value, bool):
-            kept[key] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
+        elif isinstance(value, str | int | float):  # bool too: "true" / "false"
             text = value if isinstance(value, str) else json.dumps(value)
             if len(text) > limits.max_value_length:
                 rejected[key] = f"value of {len(text)} characters"
