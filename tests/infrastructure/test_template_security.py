@@ -1,0 +1,342 @@
+"""Security held by template.yaml: least privilege per function, authentication on every
+API route, encryption at rest, no secrets in the template, https to the external system.
+
+Read from the template itself (raw YAML with the CloudFormation tags in long form, and
+resolved with its parameter defaults), so that a change there is checked here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from attribute_bridge.genesys.endpoints import resolve_endpoints
+
+from localdev.template import _load_yaml, load_template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE_TEXT = (REPO / "template.yaml").read_text(encoding="utf-8")
+RAW: dict[str, Any] = _load_yaml(TEMPLATE_TEXT)
+RESOURCES: dict[str, Any] = RAW["Resources"]
+PARAMETERS: dict[str, Any] = RAW["Parameters"]
+FUNCTIONS = sorted(k for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function")
+RESOLVED = load_template(REPO / "template.yaml")
+
+# Functions that call Genesys and may therefore mint a token under the lease, and the one
+# whose job it is. Nobody else may write a parameter.
+MINTERS = {
+    "TokenRefresherFunction",
+    "FetchAttributesFunction",
+    "PatchAttributesFunction",
+    "AttributesApiFunction",
+}
+GENESYS_SECRETS = ("GenesysClientIdParameter", "GenesysClientSecretParameter")
+# (function, Sid) -> why AWS needs Resource "*" there. None today; add one only with the
+# reason (e.g. xray:PutTraceSegments, which has no resource-level permissions).
+WILDCARD_RESOURCES_REQUIRED: dict[tuple[str, str], str] = {}
+SSM_PARAMETER_ARN = re.compile(
+    r"^arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:\$\{AWS::AccountId\}:parameter\$\{(\w+)\}$"
+)
+
+
+def statements(function: str) -> Iterator[dict[str, Any]]:
+    """Every IAM statement of a function's inline policies, both branches of an `Fn::If`."""
+    for policy in RESOURCES[function]["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
+            f"{function}: only inline statements (no managed policies or SAM policy "
+            f"templates, whose scope is not visible here): {policy}"
+        )
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:
+                _, when_true, when_false = statement["Fn::If"]
+                yield from (s for s in (when_true, when_false) if s != {"Ref": "AWS::NoValue"})
+            else:
+                yield statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def resource_ref(resource: Any) -> tuple[str, str]:
+    """("resource", logical id) for `!GetAtt X.Arn`; ("parameter", template parameter) for
+    an SSM parameter ARN of this account and region; anything else fails."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn" and logical_id in RESOURCES, resource
+        return ("resource", logical_id)
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        found = SSM_PARAMETER_ARN.fullmatch(resource["Fn::Sub"])
+        assert found, f"not an SSM parameter of this account and region: {resource}"
+        assert found.group(1) in PARAMETERS, resource
+        return ("parameter", found.group(1))
+    raise AssertionError(f"a resource that is not one of the stack's own: {resource!r}")
+
+
+def grants(function: str) -> set[tuple[str, tuple[str, str]]]:
+    """{(action, resource reference)} for a function."""
+    found = set()
+    for statement in statements(function):
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                found.add((action, resource_ref(resource)))
+    return found
+
+
+def own_dead_letter_queue(function: str) -> str:
+    destination = RESOURCES[function]["Properties"]["EventInvokeConfig"]["DestinationConfig"]
+    return str(destination["OnFailure"]["Destination"]["Fn::GetAtt"][0])
+
+
+# ---------------------------------------------------------------------------- IAM
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_statements_allow_named_actions_on_named_resources(function: str) -> None:
+    for statement in statements(function):
+        sid = statement.get("Sid", "?")
+        assert statement["Effect"] == "Allow", f"{function}/{sid}: only Allow statements"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        assert "Principal" not in statement
+        for action in as_list(statement["Action"]):
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), f"{function}/{sid}: {action}"
+        for resource in as_list(statement["Resource"]):
+            if resource == "*":
+                assert (function, sid) in WILDCARD_RESOURCES_REQUIRED, f"{function}/{sid}: *"
+                continue
+            assert "*" not in str(resource), f"{function}/{sid}: wildcard in {resource}"
+            resource_ref(resource)
+
+
+def test_each_function_has_exactly_the_access_its_code_uses() -> None:
+    token = ("parameter", "GenesysTokenParameter")
+    genesys_reads = {
+        ("ssm:GetParameter", ("parameter", name))
+        for name in ("GenesysTokenParameter", *GENESYS_SECRETS)
+    }
+    mint = {
+        ("ssm:PutParameter", token),
+        ("dynamodb:PutItem", ("resource", "TokenLeaseTable")),
+        ("dynamodb:DeleteItem", ("resource", "TokenLeaseTable")),
+    }
+    idempotency = {
+        (f"dynamodb:{action}", ("resource", "IdempotencyTable"))
+        for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+    }
+    publish = {("events:PutEvents", ("resource", "AppEventBus"))}
+
+    def dead_letters(queue: str) -> set[tuple[str, tuple[str, str]]]:
+        return {("sqs:SendMessage", ("resource", queue))}
+
+    expected = {
+        "FetchAttributesFunction": genesys_reads
+        | mint
+        | idempotency
+        | publish
+        | dead_letters("FetchAttributesDLQ"),
+        "PatchAttributesFunction": genesys_reads
+        | mint
+        | idempotency
+        | publish
+        | dead_letters("PatchAttributesDLQ"),
+        "SyncExternalFunction": idempotency
+        | publish
+        | dead_letters("SyncExternalDLQ")
+        | {("ssm:GetParameter", ("parameter", "ExternalAuthParameter"))},
+        "TokenRefresherFunction": genesys_reads | mint | dead_letters("TokenRefresherDLQ"),
+        "AttributesApiFunction": genesys_reads | mint | publish,
+    }
+    assert {function: grants(function) for function in FUNCTIONS} == expected
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_function_sends_dead_letters_to_its_own_queue_only(function: str) -> None:
+    queues = {ref for action, (_, ref) in grants(function) if action.startswith("sqs:")}
+    if "EventInvokeConfig" in RESOURCES[function]["Properties"]:
+        assert queues == {own_dead_letter_queue(function)}
+        environment = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+        assert environment["DEAD_LETTER_QUEUE_URL"] == {"Ref": own_dead_letter_queue(function)}
+    else:
+        assert queues == set()
+
+
+def test_only_the_token_minters_write_a_parameter_and_only_the_token() -> None:
+    writers = {}
+    for function in FUNCTIONS:
+        written = {
+            ref
+            for action, ref in grants(function)
+            if action.startswith("ssm:") and action != "ssm:GetParameter"
+        }
+        if written:
+            writers[function] = written
+    assert set(writers) == MINTERS
+    assert all(refs == {("parameter", "GenesysTokenParameter")} for refs in writers.values())
+
+
+def test_nobody_can_change_the_genesys_client_credentials() -> None:
+    for function in FUNCTIONS:
+        for action, (kind, ref) in grants(function):
+            if kind == "parameter" and ref in GENESYS_SECRETS:
+                assert action == "ssm:GetParameter", f"{function} may {action} {ref}"
+
+
+def test_the_function_without_genesys_cannot_read_genesys_secrets() -> None:
+    refs = {ref for _, (_, ref) in grants("SyncExternalFunction")}
+    assert not refs & {"GenesysTokenParameter", *GENESYS_SECRETS}
+
+
+def test_the_dead_letter_queue_policy_admits_only_eventbridge_of_this_account() -> None:
+    policies = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::QueuePolicy"]
+    assert policies == ["RuleDeadLetterQueuePolicy"]
+    (statement,) = RESOURCES["RuleDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    queues = {resource_ref(resource)[1] for resource in statement["Resource"]}
+    assert queues == {own_dead_letter_queue(f) for f in FUNCTIONS if f != "AttributesApiFunction"}
+
+
+# ---------------------------------------------------------------------------- API
+
+
+def test_the_api_requires_an_api_key_and_every_route_is_on_it() -> None:
+    apis = [
+        k
+        for k, v in RESOURCES.items()
+        if v["Type"]
+        in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi", "AWS::ApiGateway::RestApi")
+    ]
+    assert apis == ["AttributesApi"]
+    assert RESOURCES["AttributesApi"]["Properties"]["Auth"]["ApiKeyRequired"] is True
+    routes = 0
+    for function in FUNCTIONS:
+        properties = RESOURCES[function]["Properties"]
+        assert "FunctionUrlConfig" not in properties, f"{function}: a function URL bypasses the API"
+        for name, event in properties.get("Events", {}).items():
+            assert event["Type"] not in ("HttpApi",), f"{function}/{name}"
+            if event["Type"] != "Api":
+                continue
+            routes += 1
+            where = f"{function}/{name}"
+            # on the API with the key requirement, never SAM's implicit (unauthenticated) one
+            assert event["Properties"].get("RestApiId") == {"Ref": "AttributesApi"}, where
+            auth = event["Properties"].get("Auth", {})
+            assert auth.get("ApiKeyRequired", True) is True, where
+            assert auth.get("Authorizer", "") != "NONE", where
+    assert routes == 3
+
+
+def test_the_api_is_throttled_and_logged() -> None:
+    api = RESOURCES["AttributesApi"]["Properties"]
+    assert api["Auth"]["UsagePlan"]["Throttle"]
+    assert all(setting.get("ThrottlingRateLimit") for setting in api["MethodSettings"])
+    assert api["AccessLogSetting"]["DestinationArn"]
+
+
+# ---------------------------------------------------------------------------- data at rest
+
+
+def test_queues_are_encrypted() -> None:
+    queues = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
+    assert queues
+    for name, queue in queues.items():
+        properties = queue.get("Properties", {})
+        assert properties.get("SqsManagedSseEnabled") is True or properties.get("KmsMasterKeyId"), (
+            name
+        )
+
+
+def test_tables_are_encrypted() -> None:
+    tables = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::DynamoDB::Table"}
+    assert set(tables) == {"IdempotencyTable", "TokenLeaseTable"}
+    for name, table in tables.items():
+        assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True, name
+
+
+# ---------------------------------------------------------------------------- secrets
+
+
+def test_secret_parameters_hold_parameter_names_not_values() -> None:
+    for name in ("GenesysTokenParameter", *GENESYS_SECRETS, "ExternalAuthParameter"):
+        declared = PARAMETERS[name]
+        assert "SecureString" in declared["Description"] or "token" in declared["Description"]
+        pattern = re.compile(declared["AllowedPattern"])
+        assert pattern.fullmatch(str(declared["Default"])), name
+        assert not pattern.fullmatch("s3cr3t-value"), f"{name} would take a secret value"
+        assert declared["Default"] in ("", RESOLVED.parameters[name])
+        assert declared["Default"] == "" or str(declared["Default"]).startswith("/")
+
+
+def test_no_secret_value_anywhere_in_the_template() -> None:
+    for looks_like_a_secret in (
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+        r"\b(AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
+        r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}",  # a real token, not "Bearer abc"
+        r"(?i)\bbasic\s+[A-Za-z0-9+/=]{16,}",
+        r"(?i)(password|secret|token|api_?key)\s*[:=]\s*[\"']?[A-Za-z0-9+/=_-]{12,}",
+    ):
+        found = re.search(looks_like_a_secret, TEMPLATE_TEXT)
+        assert found is None, f"{looks_like_a_secret}: {found and found.group(0)}"
+    secretish = re.compile(r"SECRET|TOKEN|PASSWORD|AUTH|CREDENTIAL|API_?KEY", re.IGNORECASE)
+    for where, variables in environments():
+        for key, value in variables.items():
+            if not secretish.search(key):
+                continue
+            # names of SSM parameters (Refs to the parameters above) or plain numbers only
+            ok = value == {"Ref": key_parameter(key)} or re.fullmatch(r"\d+", str(value))
+            assert ok, f"{where}: {key} = {value!r}"
+
+
+def environments() -> Iterator[tuple[str, dict[str, Any]]]:
+    yield "Globals", RAW["Globals"]["Function"]["Environment"]["Variables"]
+    for function in FUNCTIONS:
+        environment = RESOURCES[function]["Properties"].get("Environment", {})
+        yield function, environment.get("Variables", {})
+
+
+def key_parameter(variable: str) -> str:
+    """GENESYS_CLIENT_SECRET_PARAMETER -> GenesysClientSecretParameter."""
+    return "".join(part.capitalize() for part in variable.lower().split("_"))
+
+
+# ---------------------------------------------------------------------------- https
+
+
+def test_the_external_system_url_must_be_https() -> None:
+    declared = PARAMETERS["ExternalSystemUrl"]
+    pattern = re.compile(declared["AllowedPattern"])
+    assert pattern.fullmatch(declared["Default"])
+    assert pattern.fullmatch("https://crm.example.com/genesys/sync")
+    for refused in ("http://crm.example.com/sync", "ftp://crm.example.com", "crm.example.com"):
+        assert not pattern.fullmatch(refused), refused
+    sync = RESOURCES["SyncExternalFunction"]["Properties"]["Environment"]["Variables"]
+    assert sync["EXTERNAL_SYSTEM_URL"] == {"Ref": "ExternalSystemUrl"}
+
+
+def test_a_genesys_region_given_as_a_url_must_be_https_too() -> None:
+    # GenesysRegion has no AllowedPattern (it takes domains and region names): the code
+    # refuses plain http outside loopback.
+    assert resolve_endpoints("mypurecloud.de").api_url == "https://api.mypurecloud.de"
+    with pytest.raises(ValueError, match="https"):
+        resolve_endpoints("http://api.mypurecloud.com")
+
+
+# ---------------------------------------------------------------------------- static analysis
+
+
+def test_make_lint_runs_bandit_on_all_shipped_code_and_make_test_runs_lint() -> None:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    bandit = [line for line in makefile.splitlines() if "bandit" in line and "-r" in line]
+    assert bandit, "make lint runs bandit"
+    for path in ("layers/shared/attribute_bridge", "functions", "localdev"):
+        assert path in bandit[0]
+    assert re.search(r"^lint:", makefile, re.MULTILINE)
+    assert re.search(r"^test:.*\blint\b", makefile, re.MULTILINE)
