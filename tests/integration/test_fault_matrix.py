@@ -644,7 +644,7 @@ def test_ssm_down_in_a_cold_container_is_dead_lettered_then_replayed(
 def test_ssm_down_a_warm_container_uses_its_cached_token_until_it_expires(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ttl = 1.5
+    ttl = 2.0
     every_read_goes_to_ssm = {"TOKEN_CACHE_SECONDS": "0", "TOKEN_EXPIRY_SKEW_SECONDS": "0"}
     with stack(
         emulator_config=EmulatorConfig(token_ttl_seconds=ttl),
