@@ -123,7 +123,7 @@ def idempotent_on(key_path: str, expires_after_seconds: int) -> Callable[[Handle
     return decorate
 
 
-def _count_duplicate(response: Any, record: Any) -> Any:
+def _count_duplicate(response: Any, idempotent_data: Any) -> Any:
     """A redelivered event: the stored result is returned and nothing is done again; say
     so (a log line and the Duplicate metric) rather than stay silent."""
     Metrics().add_metric(name="Duplicate", unit=MetricUnit.Count, value=1)
