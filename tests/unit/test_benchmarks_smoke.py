@@ -1,0 +1,74 @@
+"""The benchmark harness (benchmarks/) runs end to end at a tiny size, so it cannot rot.
+
+Nothing here asserts a timing: performance is measured by `make bench` only (its numbers
+are in benchmarks/RESULTS.md). Counts are checked where they show the harness did its job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from benchmarks.burst import run_burst, run_burst_real_proportions
+from benchmarks.cold_start import run_cold_start
+from benchmarks.common import BUILD_DIR, Report
+from benchmarks.economy import run_economy
+from benchmarks.report import render_document
+from benchmarks.warm import run_warm_overhead
+
+
+def _cold_start() -> Report:
+    if not (BUILD_DIR / "FetchAttributesFunction" / "app.py").exists():
+        pytest.skip("no sam build output (.aws-sam/build): `make build` first")
+    report = run_cold_start(1, no_pyc_runs=0, warm_up=False)
+    assert report["data"]["summary"]["ours"]["runs"] == 1  # every check inside passed too
+    return report
+
+
+def _warm() -> Report:
+    report = run_warm_overhead(3)
+    assert set(report["data"]["summary"]) == {
+        "FetchAttributesFunction",
+        "SyncExternalFunction",
+        "PatchAttributesFunction",
+    }
+    return report
+
+
+def _economy() -> Report:
+    report = run_economy(2, seed_size=1)
+    assert report["data"]["conversations_done"] == 2
+    assert report["data"]["seed"]["verified"] == 1
+    return report
+
+
+def _burst() -> Report:
+    report = run_burst(6, rate_limit=20, arrival_seconds=0.1, concurrency=2)
+    assert report["data"]["patched"] == 6
+    assert report["data"]["lost"] == 0
+    return report
+
+
+def _burst_real() -> Report:
+    report = run_burst_real_proportions(4, arrival_seconds=0.1, concurrency=2)
+    assert [label for label, _ in report["data"]["runs"]][1].startswith("what if")
+    assert report["data"]["patched"] == 4
+    return report
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [_cold_start, _warm, _economy, _burst, _burst_real],
+    ids=["cold_start", "warm_overhead", "economy", "burst", "burst_real"],
+)
+def test_scenario_runs_at_a_tiny_size(scenario: Callable[[], Report]) -> None:
+    report = scenario()
+
+    assert report["tables"] and all(block["rows"] for block in report["tables"])
+    assert report["targets"]
+    document = render_document([report], {k: "x" for k in _MACHINE_KEYS}, 1.0)
+    assert report["title"] in document
+
+
+_MACHINE_KEYS = ("uname", "cpu", "cpus", "python", "python_full", "date", "commit")
