@@ -362,15 +362,16 @@ def test_a_429_longer_than_the_invocation_is_dead_lettered_then_replayed(
 ) -> None:
     live = seed(box)
     path = GET_PATH if method == "GET" else PATCH_PATH
-    # Retry-After 30 s > the 10 s function timeout: every attempt hands the wait back.
-    box.emulator.inject_fault(method, path, status=429, count=3, retry_after=30)
-    with Ledger(box, f"Genesys 429 storm on {method}, Retry-After 30 s") as ledger:
+    # Retry-After 120 s > the 75 s timeout of the Genesys callers: every attempt hands
+    # the wait back to Lambda's retry instead of sleeping through the invocation.
+    box.emulator.inject_fault(method, path, status=429, count=3, retry_after=120)
+    with Ledger(box, f"Genesys 429 storm on {method}, Retry-After 120 s") as ledger:
         started = time.monotonic()
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         assert time.monotonic() - started < 5, "nobody slept through the Retry-After"
         function, error = only_dead_letter(ledger)
         assert function == (FETCH if method == "GET" else PATCH)
-        assert "rate limited for 30 s" in error
+        assert "rate limited for 120 s" in error
         assert live.attributes(box) == live.before
         assert ledger.replay() == ["patched"]  # the storm is over
     assert live.attributes(box) == live.expected
