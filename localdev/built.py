@@ -92,6 +92,9 @@ def served_stack(
     """moto server, emulator and stub, with the template's resources created in moto."""
     from moto.server import ThreadedMotoServer
 
+    from localdev import sandbox as local
+
+    local._client.cache_clear()  # this stack's clients talk to the moto server below
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -18,6 +18,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from types import ModuleType
@@ -199,7 +200,10 @@ def _event_ids(event: Any) -> tuple[str, str | None, str] | None:
     )
 
 
+@cache
 def _client(service: str) -> Any:
+    """One client per service for the sandbox's own AWS calls (cleared per sandbox: clients
+    must be created while moto is active)."""
     import boto3
 
     return boto3.client(service, region_name="us-east-1")
@@ -288,6 +292,7 @@ def sandbox(
     from moto import mock_aws
 
     aws_adapters.aws_client.cache_clear()  # boto3 clients must be made inside the mock
+    _client.cache_clear()
     with (
         _environment(LOCAL_ENVIRONMENT),
         mock_aws(),
