@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+from localdev.sandbox import environment_set
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 LAYER_SOURCE = REPO_ROOT / "layers" / "shared"
@@ -214,16 +216,8 @@ def use_layer_source() -> None:
         sys.path.insert(0, str(LAYER_SOURCE))
 
 
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """os.environ updated with `values`, restored exactly afterwards."""
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+# os.environ updated with `values`, restored exactly afterwards: the sandbox's own.
+environment = environment_set
 
 
 @contextlib.contextmanager

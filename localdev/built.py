@@ -24,8 +24,8 @@ from localdev.sandbox import (
     LOCAL_ENVIRONMENT,
     REPO_ROOT,
     _create_aws_resources,
-    _environment,
     _store_credentials,
+    environment_set,
 )
 from localdev.template import Template, load_template
 
@@ -101,7 +101,7 @@ def served_stack(
     endpoint = f"http://127.0.0.1:{port}"
     try:
         with (
-            _environment({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint}),
+            environment_set({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint}),
             GenesysEmulator(emulator_config or EmulatorConfig()) as emulator,
             ExternalSystemStub() as external,
         ):

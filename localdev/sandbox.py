@@ -92,7 +92,7 @@ class Sandbox:
         from attribute_bridge import wiring
 
         spec = self.template.functions[function_id]
-        with _environment(self.environment(function_id)), contextlib.redirect_stdout(sys.stderr):
+        with environment_set(self.environment(function_id)), contextlib.redirect_stdout(sys.stderr):
             wiring.reset()  # settings and adapters are per function: rebuild them
             handler = getattr(self._module(function_id), spec.handler.rsplit(".", 1)[1])
             context = LambdaContext(function_id, spec.timeout, spec.memory_size)
@@ -210,7 +210,8 @@ def _client(service: str) -> Any:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
+    """os.environ updated with `values`, restored exactly afterwards."""
     saved = dict(os.environ)
     os.environ.update(values)
     try:
@@ -294,7 +295,7 @@ def sandbox(
     aws_adapters.aws_client.cache_clear()  # boto3 clients must be made inside the mock
     _client.cache_clear()
     with (
-        _environment(LOCAL_ENVIRONMENT),
+        environment_set(LOCAL_ENVIRONMENT),
         mock_aws(),
         GenesysEmulator(emulator_config or EmulatorConfig()) as emulator,
         ExternalSystemStub() as external,
