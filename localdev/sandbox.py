@@ -44,6 +44,26 @@ LOCAL_ENVIRONMENT = dict(
 )
 
 
+class _CurrentStdout:
+    """sys.stdout as it is at each write. Powertools' log handler keeps the stream it was
+    created with; in Lambda that is stdout for good, here stdout is redirected per
+    invocation (to stderr, or to a test's capture), so the handler must follow it."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _follow_stdout(service: str) -> None:
+    import logging
+
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(_CurrentStdout())
+
+
 class LambdaContext:
     """What Lambda passes as `context`, enough for Powertools and the time budget."""
 
@@ -108,6 +128,7 @@ class Sandbox:
                 raise FileNotFoundError(path)
             module = module_from_spec(loader_spec)
             loader_spec.loader.exec_module(module)
+            _follow_stdout(os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
             self._modules[function_id] = module
         return self._modules[function_id]
 
@@ -310,11 +331,16 @@ def sandbox(
         }
         template = load_template(template_path, parameter_overrides=overrides, resource_names=names)
         _store_credentials(template, emulator)
-        yield Sandbox(
-            template=template,
-            emulator=emulator,
-            external=external,
-            resource_names=names,
-            capture_queue_url=capture_url,
-            env_overrides=dict(env_overrides or {}),
-        )
+        try:
+            yield Sandbox(
+                template=template,
+                emulator=emulator,
+                external=external,
+                resource_names=names,
+                capture_queue_url=capture_url,
+                env_overrides=dict(env_overrides or {}),
+            )
+        finally:
+            # These clients belong to this moto; the next sandbox makes its own.
+            aws_adapters.aws_client.cache_clear()
+            _client.cache_clear()

@@ -3,7 +3,6 @@ external stub, moto for AWS) and a sandbox of the whole stack built from templat
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,10 +67,5 @@ def aws(genesys_emulator: GenesysEmulator) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def box() -> Iterator[Sandbox]:
     """The whole stack locally: functions from template.yaml, moto, emulator, stub."""
-    from attribute_bridge import aws as aws_adapters
-
-    aws_adapters.aws_client.cache_clear()
     with sandbox() as stack:
         yield stack
-    aws_adapters.aws_client.cache_clear()
-    os.environ.pop("DEAD_LETTER_QUEUE_URL", None)

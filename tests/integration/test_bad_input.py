@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Logger
 
 from localdev.sandbox import Sandbox, sandbox
 
@@ -278,34 +275,16 @@ def box(module_box: Sandbox) -> Sandbox:
     return module_box
 
 
-class CurrentStdout:
-    """sys.stdout as it is when written to (pytest swaps it between setup and call)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
 @pytest.fixture
 def printed(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """What the functions print, as CloudWatch would get it: the Powertools JSON log lines
-    and the EMF metric lines, parsed. (Powertools' log handler keeps the stream it was made
-    with, in some earlier test: point it at this test's.)"""
-    Logger(service=SERVICE)  # make the service's handler if no function has yet
-    handlers = [h for h in logging.getLogger(SERVICE).handlers if hasattr(h, "setStream")]
-    previous = [(handler, handler.stream) for handler in handlers]
-    for handler in handlers:
-        handler.stream = CurrentStdout()
+    and the EMF metric lines, parsed (the sandbox sends both to the current stdout)."""
 
     def lines() -> list[dict[str, Any]]:
         out, err = capfd.readouterr()
         return [json.loads(line) for line in (out + err).splitlines() if line.startswith("{")]
 
     yield lines
-    for handler, stream in previous:
-        handler.stream = stream
 
 
 def rejected_everything_clearly(

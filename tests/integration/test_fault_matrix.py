@@ -17,7 +17,6 @@ and that replaying the dead-letter queue once the fault has cleared finishes the
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -66,16 +65,8 @@ SUMMARY: list[dict[str, Any]] = []
 # ---------------------------------------------------------------------------- the stack
 
 
-@contextlib.contextmanager
-def stack(**options: Any) -> Iterator[Sandbox]:
-    """`sandbox(...)` with the same care as the `box` fixture (fresh boto3 clients)."""
-    aws_adapters.aws_client.cache_clear()
-    try:
-        with sandbox(**options) as box:
-            yield box
-    finally:
-        aws_adapters.aws_client.cache_clear()
-        os.environ.pop("DEAD_LETTER_QUEUE_URL", None)
+# The whole stack, as the `box` fixture builds it (for tests that configure it).
+stack = sandbox
 
 
 @dataclass

@@ -15,8 +15,6 @@ import base64
 import contextlib
 import json
 import logging
-import os
-import sys
 import threading
 import uuid
 from collections import deque
@@ -26,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attribute_bridge import aws as aws_adapters
 from attribute_bridge.http import is_loopback_url, require_https
-from aws_lambda_powertools import Logger
 
 from localdev.emulator import EmulatorConfig
 from localdev.external import ExternalSystemStub
@@ -49,40 +45,15 @@ AUTH_PARAMETER = "/x/auth"
 # ---------------------------------------------------------------------------- plumbing
 
 
-class CurrentStdout:
-    """sys.stdout as it is when written to (pytest swaps it between setup and call)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
 @contextlib.contextmanager
 def powertools_logs_to_stdout() -> Iterator[None]:
-    """Powertools' JSON log lines to this test's stdout, as Lambda sends them to CloudWatch."""
-    Logger(service=SERVICE)
-    handlers = [h for h in logging.getLogger(SERVICE).handlers if hasattr(h, "setStream")]
-    previous = [(handler, handler.stream) for handler in handlers]
-    for handler in handlers:
-        handler.stream = CurrentStdout()
-    try:
-        yield
-    finally:
-        for handler, stream in previous:
-            handler.stream = stream
+    """Kept as a named step of the tests: the sandbox already sends Powertools' JSON log
+    lines to the current stdout, as Lambda sends them to CloudWatch."""
+    yield
 
 
-@contextlib.contextmanager
-def stack(**options: Any) -> Iterator[Sandbox]:
-    aws_adapters.aws_client.cache_clear()
-    try:
-        with sandbox(**options) as box:
-            yield box
-    finally:
-        aws_adapters.aws_client.cache_clear()
-        os.environ.pop("DEAD_LETTER_QUEUE_URL", None)
+# The whole stack, as the `box` fixture builds it (for tests that configure it).
+stack = sandbox
 
 
 def local_client(service: str) -> Any:
