@@ -93,6 +93,7 @@ def served_stack(
     from moto.server import ThreadedMotoServer
 
     from localdev import sandbox as local
+    from localdev.moto_aws import atomic_dynamodb_writes
 
     local._client.cache_clear()  # this stack's clients talk to the moto server below
     port = _free_port()
@@ -102,6 +103,7 @@ def served_stack(
     try:
         with (
             environment_set({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint}),
+            atomic_dynamodb_writes(),
             GenesysEmulator(emulator_config or EmulatorConfig()) as emulator,
             ExternalSystemStub() as external,
         ):

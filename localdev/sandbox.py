@@ -311,13 +311,14 @@ def sandbox(
     if str(LAYER_SOURCE) not in sys.path:
         sys.path.insert(0, str(LAYER_SOURCE))  # the layer, as Lambda puts it on the path
     from attribute_bridge import aws as aws_adapters
-    from moto import mock_aws
+
+    from localdev.moto_aws import local_aws
 
     aws_adapters.aws_client.cache_clear()  # boto3 clients must be made inside the mock
     _client.cache_clear()
     with (
         environment_set(LOCAL_ENVIRONMENT),
-        mock_aws(),
+        local_aws(),
         GenesysEmulator(emulator_config or EmulatorConfig()) as emulator,
         ExternalSystemStub() as external,
     ):

@@ -10,6 +10,7 @@ import pytest
 
 from localdev.emulator import EmulatorConfig, GenesysEmulator
 from localdev.external import ExternalSystemStub
+from localdev.moto_aws import local_aws
 from localdev.sandbox import LOCAL_ENVIRONMENT, Sandbox, sandbox
 
 LEASE_TABLE = "token-lease"
@@ -43,9 +44,8 @@ def aws(genesys_emulator: GenesysEmulator) -> Iterator[dict[str, Any]]:
     """moto with the lease table and the Genesys client credentials in SSM."""
     import boto3
     from attribute_bridge import aws as aws_adapters
-    from moto import mock_aws
 
-    with mock_aws():
+    with local_aws():
         aws_adapters.aws_client.cache_clear()  # clients must be created inside the mock
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(
