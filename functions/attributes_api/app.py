@@ -380,8 +380,9 @@ def openapi_json() -> str:
             version=API_VERSION,
             description=(
                 "Read and write a live Genesys Cloud participant's attributes, or start a "
-                "sync with the external system. Send the API key in the x-api-key header. "
-                "Every error is JSON {message, errors}."
+                "sync with the external system. Authenticate as the stack's ApiAuthorization "
+                "says: an API key in the x-api-key header (API_KEY, the default) or an AWS "
+                "SigV4-signed request (AWS_IAM). Every error is JSON {message, errors}."
             ),
             security_schemes={
                 "apiKey": APIKey.model_validate(
@@ -391,9 +392,20 @@ def openapi_json() -> str:
                         "in": "header",
                         "description": "The API Gateway API key of the usage plan.",
                     }
-                )
+                ),
+                "sigv4": APIKey.model_validate(
+                    {
+                        "type": "apiKey",
+                        "name": "Authorization",
+                        "in": "header",
+                        "description": (
+                            "AWS Signature Version 4, when the stack is deployed with "
+                            "ApiAuthorization=AWS_IAM; the caller needs execute-api:Invoke."
+                        ),
+                    }
+                ),
             },
-            security=[{"apiKey": []}],
+            security=[{"apiKey": []}, {"sigv4": []}],  # either one, as deployed
         )
     )
     # Powertools documents a 422 for every route; this API answers 400 instead.

@@ -207,7 +207,7 @@ def test_the_dead_letter_queue_policy_admits_only_eventbridge_of_this_account() 
 # ---------------------------------------------------------------------------- API
 
 
-def test_the_api_requires_an_api_key_and_every_route_is_on_it() -> None:
+def test_every_route_is_on_the_one_authenticated_api() -> None:
     apis = [
         k
         for k, v in RESOURCES.items()
@@ -215,7 +215,6 @@ def test_the_api_requires_an_api_key_and_every_route_is_on_it() -> None:
         in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi", "AWS::ApiGateway::RestApi")
     ]
     assert apis == ["AttributesApi"]
-    assert RESOURCES["AttributesApi"]["Properties"]["Auth"]["ApiKeyRequired"] is True
     routes = 0
     for function in FUNCTIONS:
         properties = RESOURCES[function]["Properties"]
@@ -226,12 +225,78 @@ def test_the_api_requires_an_api_key_and_every_route_is_on_it() -> None:
                 continue
             routes += 1
             where = f"{function}/{name}"
-            # on the API with the key requirement, never SAM's implicit (unauthenticated) one
+            # on the API with the auth settings, never SAM's implicit (unauthenticated) one,
+            # and no route opts out of them
             assert event["Properties"].get("RestApiId") == {"Ref": "AttributesApi"}, where
-            auth = event["Properties"].get("Auth", {})
-            assert auth.get("ApiKeyRequired", True) is True, where
-            assert auth.get("Authorizer", "") != "NONE", where
+            assert "Auth" not in event["Properties"], where
     assert routes == 3
+
+
+def deployed_api(api_authorization: str) -> tuple[dict[str, Any], set[str]]:
+    """The REST API CloudFormation would create: the template with its `Fn::If`s resolved
+    for the parameter (what AWS::LanguageExtensions does first), then the real SAM
+    transform. Returns the API's OpenAPI body and the resource types created."""
+    from samtranslator.translator.transform import transform
+
+    chosen = load_template(
+        REPO / "template.yaml", parameter_overrides={"ApiAuthorization": api_authorization}
+    )
+    template = language_extensions(_load_yaml(TEMPLATE_TEXT), chosen.condition)
+    for resource in template["Resources"].values():  # as `sam package` would leave them
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = "s3://artifacts/code.zip"
+
+    class NoManagedPolicies:  # the template uses inline statements only (tested above)
+        def load(self) -> dict[str, str]:
+            return {}
+
+    translated = transform(template, {"ApiAuthorization": api_authorization}, NoManagedPolicies())
+    resources = translated["Resources"].values()
+    (api,) = [r for r in resources if r["Type"] == "AWS::ApiGateway::RestApi"]
+    body = api["Properties"]["Body"]
+    return body, {r["Type"] for r in resources}
+
+
+def language_extensions(node: Any, condition: Any) -> Any:
+    """Resolve `Fn::If` and drop `AWS::NoValue`, as CloudFormation's LanguageExtensions
+    transform does when the condition depends on parameters only."""
+    if isinstance(node, list):
+        return [language_extensions(item, condition) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::If"}:
+        name, when_true, when_false = node["Fn::If"]
+        return language_extensions(when_true if condition(name) else when_false, condition)
+    resolved = {key: language_extensions(value, condition) for key, value in node.items()}
+    return {key: value for key, value in resolved.items() if value != {"Ref": "AWS::NoValue"}}
+
+
+@pytest.mark.parametrize(
+    ("api_authorization", "security"),
+    [("API_KEY", [{"api_key": []}]), ("AWS_IAM", [{"AWS_IAM": []}])],
+)
+def test_every_deployed_api_method_requires_the_chosen_auth(
+    api_authorization: str, security: list[dict[str, list[str]]]
+) -> None:
+    body, _ = deployed_api(api_authorization)
+
+    methods = {
+        f"{verb.upper()} {path}": operation
+        for path, operations in body["paths"].items()
+        for verb, operation in operations.items()
+        if verb != "options"
+    }
+    assert len(methods) == 3
+    for method, operation in methods.items():
+        assert operation.get("security") == security, method
+
+
+def test_api_keys_come_with_a_throttled_usage_plan() -> None:
+    _, created = deployed_api("API_KEY")
+
+    assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} <= created
+    assert PARAMETERS["ApiAuthorization"]["Default"] == "API_KEY"
 
 
 def test_the_api_is_throttled_and_logged() -> None:

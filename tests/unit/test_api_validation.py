@@ -426,7 +426,9 @@ def test_the_committed_openapi_document_is_up_to_date(api: ModuleType) -> None:
     assert committed.rstrip("\n") == api.openapi_json().rstrip("\n"), "run make openapi"
 
 
-def test_the_openapi_document_is_deterministic_and_describes_the_api_key(api: ModuleType) -> None:
+def test_the_openapi_document_is_deterministic_and_describes_both_auth_options(
+    api: ModuleType,
+) -> None:
     first, second = api.openapi_json(), api.openapi_json()
     document = json.loads(first)
 
@@ -437,7 +439,8 @@ def test_the_openapi_document_is_deterministic_and_describes_the_api_key(api: Mo
         "name": "x-api-key",
         "description": "The API Gateway API key of the usage plan.",
     }
-    assert document["security"] == [{"apiKey": []}]
+    assert document["components"]["securitySchemes"]["sigv4"]["name"] == "Authorization"
+    assert document["security"] == [{"apiKey": []}, {"sigv4": []}]  # one or the other
     for operations in document["paths"].values():
         for operation in operations.values():
             for status in ("400", "403", "429", "500", "502"):
