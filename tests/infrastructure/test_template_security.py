@@ -387,8 +387,20 @@ def test_the_external_system_url_must_be_https() -> None:
 
 
 def test_a_genesys_region_given_as_a_url_must_be_https_too() -> None:
-    # GenesysRegion has no AllowedPattern (it takes domains and region names): the code
-    # refuses plain http outside loopback.
+    # Refused at deploy time by the parameter's pattern...
+    pattern = re.compile(PARAMETERS["GenesysRegion"]["AllowedPattern"])
+    for accepted in (
+        "mypurecloud.com",
+        "mypurecloud.de",
+        "usw2.pure.cloud",
+        "eu_central_1",
+        "https://api.mypurecloud.ie",
+        PARAMETERS["GenesysRegion"]["Default"],
+    ):
+        assert pattern.fullmatch(accepted), accepted
+    for refused in ("http://api.mypurecloud.com", "ftp://x", "https://", "evil host", ""):
+        assert not pattern.fullmatch(refused), refused
+    # ...and by the code, which allows plain http on loopback only (the local emulator).
     assert resolve_endpoints("mypurecloud.de").api_url == "https://api.mypurecloud.de"
     with pytest.raises(ValueError, match="https"):
         resolve_endpoints("http://api.mypurecloud.com")
