@@ -8,7 +8,8 @@ resolved with its parameter defaults), so that a change there is checked here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -232,10 +233,35 @@ def test_every_route_is_on_the_one_authenticated_api() -> None:
     assert routes == 3
 
 
-def deployed_api(api_authorization: str) -> tuple[dict[str, Any], set[str]]:
-    """The REST API CloudFormation would create: the template with its `Fn::If`s resolved
-    for the parameter (what AWS::LanguageExtensions does first), then the real SAM
-    transform. Returns the API's OpenAPI body and the resource types created."""
+@dataclass(frozen=True)
+class Deployed:
+    """What CloudFormation would make of the template for one ApiAuthorization value."""
+
+    resources: dict[str, Any]
+    outputs: dict[str, Any]
+    condition: Callable[[str], bool]
+
+    @property
+    def api_body(self) -> dict[str, Any]:
+        (api,) = [r for r in self.resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+        body: dict[str, Any] = api["Properties"]["Body"]
+        return body
+
+    def methods(self) -> dict[str, dict[str, Any]]:
+        return {
+            f"{verb.upper()} {path}": operation
+            for path, operations in self.api_body["paths"].items()
+            for verb, operation in operations.items()
+            if verb != "options"
+        }
+
+    def types(self) -> set[str]:
+        return {r["Type"] for r in self.resources.values()}
+
+
+def deployed(api_authorization: str) -> Deployed:
+    """The template with its `Fn::If`s resolved for the parameter (what
+    AWS::LanguageExtensions does first), then the real SAM transform."""
     from samtranslator.translator.transform import transform
 
     chosen = load_template(
@@ -252,13 +278,10 @@ def deployed_api(api_authorization: str) -> tuple[dict[str, Any], set[str]]:
             return {}
 
     translated = transform(template, {"ApiAuthorization": api_authorization}, NoManagedPolicies())
-    resources = translated["Resources"].values()
-    (api,) = [r for r in resources if r["Type"] == "AWS::ApiGateway::RestApi"]
-    body = api["Properties"]["Body"]
-    return body, {r["Type"] for r in resources}
+    return Deployed(translated["Resources"], translated.get("Outputs", {}), chosen.condition)
 
 
-def language_extensions(node: Any, condition: Any) -> Any:
+def language_extensions(node: Any, condition: Callable[[str], bool]) -> Any:
     """Resolve `Fn::If` and drop `AWS::NoValue`, as CloudFormation's LanguageExtensions
     transform does when the condition depends on parameters only."""
     if isinstance(node, list):
@@ -272,6 +295,26 @@ def language_extensions(node: Any, condition: Any) -> Any:
     return {key: value for key, value in resolved.items() if value != {"Ref": "AWS::NoValue"}}
 
 
+def referenced_names(node: Any) -> Iterator[str]:
+    """Logical ids named by Ref, Fn::GetAtt and ${...} in Fn::Sub."""
+    if isinstance(node, list):
+        for item in node:
+            yield from referenced_names(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value
+            elif key == "Fn::GetAtt":
+                yield (value.split(".")[0] if isinstance(value, str) else value[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                yield from (n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text))
+                if isinstance(value, list):
+                    yield from referenced_names(value[1])
+            else:
+                yield from referenced_names(value)
+
+
 @pytest.mark.parametrize(
     ("api_authorization", "security"),
     [("API_KEY", [{"api_key": []}]), ("AWS_IAM", [{"AWS_IAM": []}])],
@@ -279,24 +322,35 @@ def language_extensions(node: Any, condition: Any) -> Any:
 def test_every_deployed_api_method_requires_the_chosen_auth(
     api_authorization: str, security: list[dict[str, list[str]]]
 ) -> None:
-    body, _ = deployed_api(api_authorization)
+    stack = deployed(api_authorization)
 
-    methods = {
-        f"{verb.upper()} {path}": operation
-        for path, operations in body["paths"].items()
-        for verb, operation in operations.items()
-        if verb != "options"
-    }
+    methods = stack.methods()
     assert len(methods) == 3
     for method, operation in methods.items():
         assert operation.get("security") == security, method
+        # API Gateway invokes the function by its resource-based permission, never with
+        # the caller's credentials: execute-api:Invoke is all a caller needs.
+        assert "credentials" not in operation["x-amazon-apigateway-integration"], method
 
 
-def test_api_keys_come_with_a_throttled_usage_plan() -> None:
-    _, created = deployed_api("API_KEY")
+@pytest.mark.parametrize("api_authorization", ["API_KEY", "AWS_IAM"])
+def test_every_output_of_the_deployed_stack_resolves(api_authorization: str) -> None:
+    stack = deployed(api_authorization)
+    known = {*stack.resources, *PARAMETERS}
 
-    assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} <= created
+    for name, output in stack.outputs.items():
+        if "Condition" in output and not stack.condition(output["Condition"]):
+            continue
+        for target in referenced_names(output["Value"]):
+            assert target.startswith("AWS::") or target in known, f"{name} -> {target}"
+
+
+def test_api_keys_and_their_throttled_usage_plan_exist_only_with_api_key_auth() -> None:
     assert PARAMETERS["ApiAuthorization"]["Default"] == "API_KEY"
+    key_resources = {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"}
+
+    assert key_resources <= deployed("API_KEY").types()
+    assert not key_resources & deployed("AWS_IAM").types()  # a key that opens nothing: none
 
 
 def test_the_api_is_throttled_and_logged() -> None:
