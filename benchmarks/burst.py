@@ -295,17 +295,17 @@ def _run(
     use_layer_source()
     import boto3
     from attribute_bridge import aws as aws_adapters
-    from moto import mock_aws
 
     from localdev.emulator import EmulatorConfig, GenesysEmulator
     from localdev.external import ExternalSystemStub
+    from localdev.moto_aws import local_aws
 
     began = time.perf_counter()
     config = EmulatorConfig(rate_limit=rate_limit, rate_window_seconds=window_seconds)
     with (
         quiet(),
         environment(LOCAL_AWS),
-        mock_aws(),
+        local_aws(),  # moto with DynamoDB's atomic conditional writes (the token lease)
         GenesysEmulator(config) as emulator,
         ExternalSystemStub() as stub,
     ):

@@ -43,18 +43,23 @@ def eager_thread_switching() -> Iterator[None]:
 def lease_winners(lease: TokenLease, containers: int) -> list[int]:
     """Let `containers` threads ask for the lease at the same instant; who got it."""
     winners: list[int] = []
+    errors: list[BaseException] = []
     start = threading.Barrier(containers)
 
     def race(owner: int) -> None:
-        start.wait()
-        if lease.acquire(str(owner), seconds=10):
-            winners.append(owner)
+        try:
+            start.wait()
+            if lease.acquire(str(owner), seconds=10):
+                winners.append(owner)
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
 
     threads = [threading.Thread(target=race, args=(n,)) for n in range(containers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
+    assert not errors and not any(thread.is_alive() for thread in threads), errors
     return winners
 
 
