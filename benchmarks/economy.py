@@ -92,6 +92,11 @@ def run_economy(
                 for route, count in delta.items():
                     total[route] = total.get(route, 0) + count
             done = len(chain_seconds)
+            if patched != done:  # never report request counts of a broken chain
+                raise RuntimeError(
+                    f"economy: only {patched} of {done} conversations ended patched; "
+                    f"last chain: {last_outcomes}"
+                )
             cases.append(
                 {
                     "case": f"customer.start, the external system changes attributes "

@@ -24,11 +24,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.util import module_from_spec, spec_from_file_location
 from typing import Any
 
 from benchmarks.common import (
-    REPO_ROOT,
     Report,
     app_event,
     customer_start_event,
@@ -98,19 +96,6 @@ def excluding_io() -> Iterator[Excluded]:
         client._make_api_call = make_api_call
 
 
-def _load_handler(box: Any, function_id: str) -> Callable[[Any, Any], Any]:
-    spec = box.template.functions[function_id]
-    module_name, attribute = spec.handler.rsplit(".", 1)
-    path = REPO_ROOT / spec.code_uri / f"{module_name.replace('.', '/')}.py"
-    loader_spec = spec_from_file_location(f"warm_{function_id}", path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise FileNotFoundError(path)
-    module = module_from_spec(loader_spec)
-    loader_spec.loader.exec_module(module)
-    handler: Callable[[Any, Any], Any] = getattr(module, attribute)
-    return handler
-
-
 def _events(box: Any, function_id: str, count: int) -> list[dict[str, Any]]:
     events = []
     for index in range(count):
@@ -151,7 +136,7 @@ def run_warm_overhead(size: int = 500) -> Report:
                 spec = box.template.functions[function_id]
                 with environment(box.environment(function_id)):
                     wiring.reset()  # one container per function: adapters built afresh
-                    handler = _load_handler(box, function_id)
+                    handler = box.handler(function_id)  # logs follow stdout
                     events = _events(box, function_id, WARM_UP + size)
                     own: list[float] = []
                     totals: list[float] = []

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.util import module_from_spec, spec_from_file_location
@@ -114,9 +114,18 @@ class Sandbox:
         spec = self.template.functions[function_id]
         with environment_set(self.environment(function_id)), contextlib.redirect_stdout(sys.stderr):
             wiring.reset()  # settings and adapters are per function: rebuild them
-            handler = getattr(self._module(function_id), spec.handler.rsplit(".", 1)[1])
+            handler = self.handler(function_id)
             context = LambdaContext(function_id, spec.timeout, spec.memory_size)
             return handler(event, context)
+
+    def handler(self, function_id: str) -> Callable[[Any, Any], Any]:
+        """The function's handler, its module loaded once (like one warm container). Call
+        it inside `environment_set(self.environment(function_id))`."""
+        spec = self.template.functions[function_id]
+        handler: Callable[[Any, Any], Any] = getattr(
+            self._module(function_id), spec.handler.rsplit(".", 1)[1]
+        )
+        return handler
 
     def _module(self, function_id: str) -> ModuleType:
         if function_id not in self._modules:

@@ -39,6 +39,7 @@ def _warm() -> Report:
 def _economy() -> Report:
     report = run_economy(2, seed_size=1)
     assert report["data"]["conversations_done"] == 2
+    assert report["data"]["cases"][0]["patched"] == 2
     assert report["data"]["seed"]["verified"] == 1
     return report
 
@@ -69,6 +70,14 @@ def test_scenario_runs_at_a_tiny_size(scenario: Callable[[], Report]) -> None:
     assert report["targets"]
     document = render_document([report], {k: "x" for k in _MACHINE_KEYS}, 1.0)
     assert report["title"] in document
+
+
+def test_make_bench_runs_the_scenarios_one_after_another_in_one_process() -> None:
+    # As `make bench` does: a scenario must not break the next (it once did: the warm
+    # scenario left the functions' log handler on a closed stream).
+    from benchmarks.__main__ import main
+
+    assert main(["--quick", "warm", "economy"]) == 0
 
 
 _MACHINE_KEYS = ("uname", "cpu", "cpus", "python", "python_full", "date", "commit")
