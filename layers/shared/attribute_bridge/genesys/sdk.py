@@ -13,11 +13,13 @@ loudly when an upgrade changes it. The SDK is pinned in layers/shared/requiremen
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import re
 import sys
 import types
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,35 @@ def _register_light_packages() -> None:
     sys.modules[f"{SDK_PACKAGE}.models"] = models
 
 
+_WATCHDOG_OBSERVERS = "watchdog.observers"
+
+
+class _FileWatcherNeverStarted:
+    """Stands in for watchdog's `Observer`, which the SDK's configuration module imports
+    at its top but only instantiates to watch its config file, which this layer never does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise SdkLayoutChanged("the SDK tried to start its config-file watcher")
+
+
+@contextlib.contextmanager
+def _watchdog_observers_not_imported() -> Iterator[None]:
+    """Importing `watchdog.observers` (its inotify observer, ctypes) costs ~10 ms of every
+    cold start for a watcher that never runs: a placeholder serves the SDK's import, and
+    is taken out again so that anyone else importing watchdog gets the real one."""
+    if _WATCHDOG_OBSERVERS in sys.modules:
+        yield
+        return
+    placeholder = types.ModuleType(_WATCHDOG_OBSERVERS, "placeholder; see attribute_bridge")
+    placeholder.Observer = _FileWatcherNeverStarted  # type: ignore[attr-defined]
+    sys.modules[_WATCHDOG_OBSERVERS] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get(_WATCHDOG_OBSERVERS) is placeholder:
+            del sys.modules[_WATCHDOG_OBSERVERS]
+
+
 def _configuration_without_file_watcher() -> None:
     """Create the SDK's Configuration singleton with live reload off.
 
@@ -75,7 +106,9 @@ def _configuration_without_file_watcher() -> None:
     nearest existing parent, recursively): wasted work in Lambda, where configuration
     comes from the environment, not from a file.
     """
-    factory = importlib.import_module(f"{SDK_PACKAGE}.configuration").Configuration
+    with _watchdog_observers_not_imported():
+        configuration = importlib.import_module(f"{SDK_PACKAGE}.configuration")
+    factory = configuration.Configuration
     cells = dict(zip(factory.__code__.co_freevars, factory.__closure__ or (), strict=True))
     if "cls" not in cells or "instances" not in cells:
         raise SdkLayoutChanged("Configuration is no longer the closure-based singleton")
