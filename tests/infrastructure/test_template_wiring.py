@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from localdev.template import _load_yaml
+from localdev.template import _load_yaml, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 RAW: dict[str, Any] = _load_yaml((REPO / "template.yaml").read_text())
@@ -90,3 +90,40 @@ def test_samconfig_has_default_and_a_named_environment_with_lint() -> None:
     config = tomllib.loads((REPO / "samconfig.toml").read_text())
     assert config["default"]["validate"]["parameters"]["lint"] is True
     assert "prod" in config and config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+
+
+ON_CALL_TOPIC = "arn:aws:sns:eu-west-1:123456789012:on-call"
+QUEUES = sorted(k for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue")
+ALARMS = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+@pytest.mark.parametrize("queue", QUEUES)
+def test_a_message_in_any_dead_letter_queue_raises_an_alarm(queue: str) -> None:
+    watching = [
+        alarm
+        for alarm in ALARMS.values()
+        if alarm["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    ]
+    assert len(watching) == 1, f"{queue}: one alarm watches it"
+    (alarm,) = watching
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300  # within five minutes
+    assert alarm["TreatMissingData"] == "notBreaching"  # an idle queue sends no data
+
+
+@pytest.mark.parametrize(("topic", "actions"), [("", None), (ON_CALL_TOPIC, [ON_CALL_TOPIC])])
+def test_dead_letter_alarms_notify_the_topic_when_one_is_given(
+    topic: str, actions: list[str] | None
+) -> None:
+    template = load_template(REPO / "template.yaml", parameter_overrides={"AlarmTopicArn": topic})
+
+    assert ALARMS
+    for name, alarm in ALARMS.items():
+        resolved = template.resolve(alarm)
+        assert resolved.get("AlarmActions") == actions, name
+        assert resolved.get("OKActions") == actions, name
