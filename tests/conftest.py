@@ -3,7 +3,13 @@ external stub, moto for AWS) and a sandbox of the whole stack built from templat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +75,36 @@ def box() -> Iterator[Sandbox]:
     """The whole stack locally: functions from template.yaml, moto, emulator, stub."""
     with sandbox() as stack:
         yield stack
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def _localdev_server(command: str) -> Iterator[str]:
+    """`python -m localdev COMMAND --port 0` in its own process: yields the base URL it
+    announces, then checks that SIGTERM stops it cleanly (exit 0)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localdev", command, "--port", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:")
+        yield line.removeprefix("listening on ")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def localdev_server() -> Callable[[str], contextlib.AbstractContextManager[str]]:
+    """Runs one of the localdev servers as a user would; see `_localdev_server`."""
+    return _localdev_server

@@ -7,13 +7,9 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 import PureCloudPlatformClientV2 as sdk
@@ -25,7 +21,6 @@ from localdev.emulator import EmulatorClient, EmulatorConfig, GenesysEmulator
 
 CLIENT_ID = "local-client-id"
 CLIENT_SECRET = "local-client-secret"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 EmulatorFactory = Callable[..., GenesysEmulator]
 
@@ -801,28 +796,13 @@ def test_credentials_in_basic_header_must_match_exactly(emu: GenesysEmulator) ->
     assert response.status_code == 401
 
 
-def test_python_m_localdev_emulator_serves_until_sigterm() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "localdev", "emulator", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("listening on http://127.0.0.1:")
-        base_url = line.removeprefix("listening on ")
+def test_python_m_localdev_emulator_serves_until_sigterm(
+    localdev_server: Callable[[str], AbstractContextManager[str]],
+) -> None:
+    with localdev_server("emulator") as base_url:
         client = EmulatorClient(base_url)
         created = client.create_conversation()
         assert client.participant_attributes(created["id"], created["participants"][0]["id"]) == {}
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_stopping_ends_pooled_keep_alive_connections(emu: GenesysEmulator) -> None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 import requests
 
 from localdev.external import ExternalSystemStub
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -226,24 +220,9 @@ def test_control_endpoints(stub: ExternalSystemStub) -> None:
     assert time.monotonic() - started >= 0.2
 
 
-def test_python_m_localdev_external_serves_until_sigterm() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "localdev", "external", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("listening on http://127.0.0.1:")
-        base_url = line.removeprefix("listening on ")
+def test_python_m_localdev_external_serves_until_sigterm(
+    localdev_server: Callable[[str], AbstractContextManager[str]],
+) -> None:
+    with localdev_server("external") as base_url:
         answer = requests.post(f"{base_url}/sync", json=sync_request("CASE-1001"), timeout=5)
         assert answer.json()["status"] == "open"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
