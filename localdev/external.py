@@ -6,6 +6,7 @@ See docs/emulator.md for the HTTP control endpoints under `/_external/`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -86,6 +87,22 @@ class StubState:
         self._rules: list[Rule] = []
         self._failures: deque[Failure] = deque()
         self._received: list[dict[str, Any]] = []
+        self._fixed_answer: str | None = None
+
+    def answer_always(self, template: str | None) -> None:
+        """Answer every sync with this JSON text (None: the rules again); `{now}` in it
+        becomes the current epoch milliseconds at each answer."""
+        if template is not None:
+            json.loads(template.replace("{now}", "0"))  # ValueError if it is not JSON
+        with self._lock:
+            self._fixed_answer = template
+
+    def fixed_answer(self) -> bytes | None:
+        with self._lock:
+            template = self._fixed_answer
+        if template is None:
+            return None
+        return template.replace("{now}", str(int(time.time() * 1000))).encode()
 
     def add_rule(self, match: dict[str, Any], answer: dict[str, Any]) -> int:
         if not isinstance(match, dict) or not isinstance(answer, dict):
@@ -187,6 +204,10 @@ class ExternalStubHandler(JsonHandler):
             return
         if failure is not None and mode == "slow":
             time.sleep(failure.seconds)
+        fixed = state.fixed_answer()
+        if fixed is not None:
+            self.send_payload(200, fixed, "application/json")
+            return
         attributes: dict[str, Any] = state.answer(request)
         if mode == "non_string":
             attributes |= NON_STRING_ATTRIBUTES
@@ -247,6 +268,10 @@ class ExternalSystemStub(LocalService):
 
     def add_rule(self, match: dict[str, Any], answer: dict[str, Any]) -> None:
         self._state.add_rule(match, answer)
+
+    def answer_always(self, template: str | None) -> None:
+        """Every sync gets this JSON text as the answer (`{now}`: epoch ms); None: rules."""
+        self._state.answer_always(template)
 
     def fail_next(self, mode: str, count: int = 1, seconds: float | None = None) -> None:
         """The next `count` sync requests fail with `mode`; "slow" sleeps `seconds`

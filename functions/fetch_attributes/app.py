@@ -25,7 +25,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
         request = parse_conversation_event(event)
         result = use_cases.fetch_attributes(
-            request, wiring.genesys(), wiring.current_settings(), budget
+            request,
+            wiring.genesys(),
+            wiring.conversation_state(),
+            wiring.current_settings(),
+            budget,
         )
         if result.detail is not None:
             wiring.publisher().publish(FETCHED, [result.detail.to_dict()])

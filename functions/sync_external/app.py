@@ -24,20 +24,21 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
         fetched = parse_attributes_detail(event, INCOMING_LIMITS)
         result = use_cases.sync_external(
-            fetched, wiring.external_system(), wiring.current_settings(), budget
+            fetched,
+            wiring.external_system(),
+            wiring.conversation_state(),
+            wiring.current_settings(),
+            budget,
         )
-        if result.rejected:
-            logger.warning("External answer had unusable values", extra={"keys": result.rejected})
-            metrics.add_metric(
-                name="ExternalValueRejected", unit="Count", value=len(result.rejected)
-            )
         if result.detail is not None:
             wiring.publisher().publish(RESOLVED, [result.detail.to_dict()])
         return {
             "outcome": result.outcome,
+            "reason": result.reason,
             "conversationId": fetched.conversation_id,
             "participantId": fetched.participant_id,
             "changedKeys": sorted(result.detail.attributes) if result.detail else [],
+            "refused": result.refused,
             "emitted": RESOLVED if result.detail else None,
         }
 

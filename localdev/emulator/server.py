@@ -425,6 +425,9 @@ class GenesysEmulator(LocalService):
     def revoke_tokens(self) -> int:
         return self._state.revoke_tokens()
 
+    def take_patched(self) -> list[tuple[str, str]]:
+        return self._state.take_patched()
+
     def inject_fault(
         self,
         method: str = "*",

@@ -24,7 +24,10 @@ MEDIA_COMMUNICATIONS = {
     "EMAIL": "emails",
     "CALLBACK": "callbacks",
 }
-PARTICIPANT_FIELDS = frozenset({"purpose", "attributes", "id", "name", "address", "ani", "dnis"})
+PARTICIPANT_FIELDS = frozenset(
+    {"purpose", "attributes", "id", "name", "address", "ani", "dnis", "state"}
+)
+PARTICIPANT_STATES = frozenset({"connected", "disconnected", "terminated"})
 DEFAULT_CUSTOMER_ANI = "tel:+13175550100"
 DEFAULT_DNIS = "tel:+18005550199"
 
@@ -55,6 +58,7 @@ class Participant:
     ani: str | None
     dnis: str | None
     communication_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ended: bool = False  # this leg ended (a transfer, a reconnect) while the conversation goes on
 
 
 @dataclass
@@ -86,19 +90,20 @@ class Conversation:
                     "ani": p.ani,
                     "dnis": p.dnis,
                     "attributes": dict(p.attributes),
+                    "state": self._state(p),
                 }
                 for p in self.participants
             ],
         }
 
-    def _state(self) -> str:
-        if self.end_time is None:
+    def _state(self, participant: Participant | None = None) -> str:
+        if self.end_time is None and not (participant and participant.ended):
             return "connected"
         return "terminated" if self.media_type == "VOICE" else "disconnected"
 
     def _communication(self, participant: Participant) -> dict[str, Any]:
         communication: dict[str, Any] = {
-            "state": self._state(),
+            "state": self._state(participant),
             "id": participant.communication_id,
             "direction": "inbound",
             "connectedTime": self.start_time,
@@ -158,7 +163,7 @@ class Conversation:
                 "connectedTime": self.start_time,
                 "endTime": self.end_time,
                 "purpose": p.purpose,
-                "state": self._state(),
+                "state": self._state(p),
                 "direction": "inbound",
                 "held": False,
                 "wrapupRequired": False,
@@ -270,6 +275,7 @@ class EmulatorState:
         self._tokens_minted = 0
         self._rate_limited = 0
         self._faults_served = 0
+        self._patched: list[tuple[str, str]] = []  # (conversation, participant), in order
 
     # ---- settings, counters, reset -------------------------------------------------------
 
@@ -510,7 +516,15 @@ class EmulatorState:
             ):
                 raise WriteRefused(404, "not.found", f"Conversation {conversation_id} has ended.")
             participant.attributes.update(attributes)
+            self._patched.append((conversation.id, participant.id))
             return dict(participant.attributes)
+
+    def take_patched(self) -> list[tuple[str, str]]:
+        """(conversation id, participant id) of each PATCH accepted since the last call:
+        Genesys sends an `attributes` event for each (localdev pipeline --echo-attributes)."""
+        with self._lock:
+            patched, self._patched = self._patched, []
+            return patched
 
     def _conversation(self, conversation_id: str) -> Conversation:
         conversation = self._conversations.get(conversation_id)
@@ -535,6 +549,9 @@ def _build_participant(spec: Any, media_type: str, index: int) -> Participant:
         # Every leg of a call carries the caller's ANI and the dialled number.
         ani = ani or DEFAULT_CUSTOMER_ANI
         dnis = dnis or DEFAULT_DNIS
+    state = spec.get("state", "connected")
+    if state not in PARTICIPANT_STATES:
+        raise ValueError(f"participants[{index}].state must be one of {sorted(PARTICIPANT_STATES)}")
     address: str | None = spec.get("address")
     if address is None and media_type == "VOICE":
         address = ani if purpose == "customer" else dnis
@@ -548,4 +565,5 @@ def _build_participant(spec: Any, media_type: str, index: int) -> Participant:
         address=address,
         ani=ani,
         dnis=dnis,
+        ended=state != "connected",
     )

@@ -35,6 +35,8 @@ OUTCOME_METRICS = dict(
         ("not_found", "NotFound"),
         ("rejected", "Rejected"),
         ("dead_lettered", "DeadLettered"),
+        ("refused", "Refused"),
+        ("stale", "Stale"),
         ("token_fresh", "TokenFresh"),
         ("token_minted", "TokenMinted"),
     ]
@@ -83,8 +85,46 @@ def handle(
         logger.exception("Unexpected failure; retrying later")
         raise
     count(OUTCOME_METRICS.get(result["outcome"], "Other"))
+    _report_refusals(result, logger, metrics)
     logger.info("Step done", extra={k: v for k, v in result.items() if k != "attributes"})
     return result
+
+
+def _report_refusals(result: dict[str, Any], logger: Logger, metrics: Metrics) -> None:
+    """Keys the write rules refused (names and reasons, never values), and best-effort
+    work that failed after a write: a log line and a metric each."""
+    refused: dict[str, str] = result.get("refused") or {}
+    stale = sum(1 for reason in refused.values() if reason == "stale")
+    if stale:
+        metrics.add_metric(name="StaleSkipped", unit=MetricUnit.Count, value=stale)
+    if len(refused) > stale:
+        metrics.add_metric(
+            name="AttributeRefused", unit=MetricUnit.Count, value=len(refused) - stale
+        )
+    if refused:
+        logger.warning("Keys not written", extra={"refused": refused})
+    for warning in result.get("warnings") or []:
+        metrics.add_metric(name="AfterWriteFailed", unit=MetricUnit.Count, value=1)
+        logger.warning("Best-effort step after the write failed", extra={"warning": warning})
+
+
+def publish_best_effort(
+    detail_type: str, detail: dict[str, Any], *, logger: Logger, metrics: Metrics
+) -> str | None:
+    """Publish an event whose loss must not undo or repeat the work before it (the audit
+    event after a PATCH: a retry would PATCH again). A failure is logged and counted."""
+    from attribute_bridge import wiring
+
+    try:
+        wiring.publisher().publish(detail_type, [detail])
+    except Exception as error:
+        metrics.add_metric(name="AuditPublishFailed", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "Could not publish the audit event; the write stands",
+            extra={"detail_type": detail_type, "error": type(error).__name__},
+        )
+        return None
+    return detail_type
 
 
 def _dead_letter(
