@@ -210,13 +210,27 @@ def seed_conversations(box: Sandbox, path: str) -> list[str]:
             created = box.emulator.create_conversation(
                 media_type=str(conversation.get("media_type", "VOICE")),
                 message_type=conversation.get("message_type"),
-                participants=conversation.get("participants"),
-                conversation_id=conversation.get("id"),
+                participants=_lower_ids(conversation.get("participants")),
+                conversation_id=_lower(conversation.get("id")),
             )
         except (ValueError, TypeError) as error:
             raise UsageError(f"{where}: {error}") from None
         ids.append(str(created["id"]))
     return ids
+
+
+def _lower(value: Any) -> Any:
+    """Genesys ids are lower-case UUIDs and compared case-insensitively."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def _lower_ids(participants: Any) -> Any:
+    if not isinstance(participants, list):
+        return participants
+    return [
+        {**p, "id": _lower(p["id"])} if isinstance(p, dict) and "id" in p else p
+        for p in participants
+    ]
 
 
 def _environment(env_vars: str | None) -> dict[str, dict[str, str]]:

@@ -56,7 +56,8 @@ GET_PATH = r"^/api/v2/conversations/(calls|messages)/[^/]+$"
 REQUESTS_PER_EVENT_DELIVERY = 3 * 4
 
 PASSING = frozenset({"fetched", "synced"})  # a step that hands the event on
-DONE = frozenset({"patched", "no_change", "dropped", "not_found"})  # finished, recorded
+# finished, recorded (refused / stale: the write rules said no, per key, with the reason)
+DONE = frozenset({"patched", "no_change", "dropped", "not_found", "refused", "stale"})
 DEAD_LETTERED = frozenset({"dead_lettered", "rejected", "failed"})  # in a DLQ with the error
 
 SUMMARY: list[dict[str, Any]] = []
@@ -117,6 +118,8 @@ class Live:
             participantId=self.participant_id,
             mediaType=self.media,
             attributes=attributes,
+            basedOn=dict.fromkeys(attributes),  # a write over absent keys...
+            readAtMs=int(time.time() * 1000),  # ... asked for now
             correlationId=str(uuid.uuid4()),
             sourceEventId=event["id"],
         )
@@ -566,12 +569,13 @@ def test_a_write_for_a_participant_that_is_not_there_is_not_found(
     missing = Live(live.conversation_id, str(uuid.uuid4()), "MESSAGE", {"case_id": "C-1"}, {})
     with Ledger(box, "participant missing (write)") as ledger:
         assert ledger.deliver(missing.update_requested({"case_status": "open"})) == ["not_found"]
-        # the `attributes` topic carries the attributes: only the write finds out
+        # the `attributes` topic names no purpose: the read that learns it finds out
         assert ledger.deliver(missing.event("attributes")) == ["not_found"]
     assert live.attributes(box) == live.before
     records = step_logs(caplog, "not_found")
-    assert [r.reason for r in records] == ["conversation or participant not found (gone)"] * 2
-    assert requests_to(box, MESSAGE_PATCH) == 2
+    unknown = f"participant {missing.participant_id} is not in conversation {live.conversation_id}"
+    assert [r.reason for r in records] == [f"{unknown} (gone?)", unknown]
+    assert requests_to(box, MESSAGE_PATCH) == 0  # the read showed it: no write was tried
 
 
 # ---------------------------------------------------------------------------- AWS
@@ -870,6 +874,7 @@ def test_non_string_external_values_become_strings_and_the_unusable_ones_are_nam
     box: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     live = seed(box)
+    box.env_overrides["Parameters"] = {"WRITABLE_ATTRIBUTES": "case_*,crm_*"}
     box.external.fail_next("non_string")
     with Ledger(box, "external system: non-string values") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
@@ -879,8 +884,8 @@ def test_non_string_external_values_become_strings_and_the_unusable_ones_are_nam
         "case_ratio": "0.5",
         "case_escalated": "true",
     }  # case_owner (null) means no value; the object and the list are refused
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("External answer had")]
-    assert record.keys == {"case_details": "dict value", "case_tags": "list value"}
+    (record,) = [r for r in caplog.records if r.getMessage() == "Keys not written"]
+    assert record.refused == {"case_details": "dict value", "case_tags": "list value"}
 
 
 def test_an_oversized_external_value_is_refused_by_key_and_the_rest_written(
@@ -891,10 +896,10 @@ def test_an_oversized_external_value_is_refused_by_key_and_the_rest_written(
     with Ledger(box, "external system: oversized value") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected  # all but case_notes
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("External answer had")]
-    assert record.keys == {"case_notes": "value of 10000 characters"}
+    (record,) = [r for r in caplog.records if r.getMessage() == "Keys not written"]
+    assert record.refused == {"case_notes": "value of 10000 characters"}
     metrics = [json.loads(line) for line in capfd.readouterr().err.splitlines() if '"_aws"' in line]
-    assert any(metric.get("ExternalValueRejected") == [1.0] for metric in metrics)
+    assert any(metric.get("AttributeRefused") == [1.0] for metric in metrics)
 
 
 # ---------------------------------------------------------------------------- delivery
