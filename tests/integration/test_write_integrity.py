@@ -455,3 +455,17 @@ def test_the_per_conversation_cap_stops_what_still_escapes(
     assert outcomes[2] == "dropped"
     assert len(box.external.received) == 2
     assert "MaxSyncsPerConversation" in capfd.readouterr().err
+
+
+def test_a_dead_lettered_genesys_event_keeps_only_the_allow_listed_attributes(
+    box: Sandbox,
+) -> None:
+    seed_call(box)
+    event = attributes_event(CUSTOMER, {"case_id": "CASE-1", **SECRET_ATTRIBUTES})
+    event["detail"]["eventBody"]["conversationId"] = "not-a-uuid"  # rejected: dead-lettered
+
+    assert box.invoke("FetchAttributesFunction", event)["outcome"] == "rejected"
+
+    (letter,) = box.dead_letters("FetchAttributesFunction")
+    kept = json.loads(letter)["event"]["detail"]["eventBody"]["attributes"]
+    assert kept == {"case_id": "CASE-1"}

@@ -234,6 +234,18 @@ def _context(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in context.items()}
 
 
+def without_other_attributes(event: Any, keep: Any) -> Any:
+    """A Genesys event with its `eventBody.attributes` cut down to the keys in `keep` (a
+    NameList): what a dead letter may hold of the customer's data."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+        return event
+    body = event["detail"].get("eventBody")
+    if not isinstance(body, Mapping) or not isinstance(body.get("attributes"), Mapping):
+        return event
+    kept = {k: v for k, v in body["attributes"].items() if k in keep}
+    return {**event, "detail": {**event["detail"], "eventBody": {**body, "attributes": kept}}}
+
+
 def correlation_id_of(event: Any) -> str | None:
     """Best effort, for logging before (or despite) validation."""
     if not isinstance(event, Mapping):

@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import BridgeError, Conflict, InvalidInput, RateLimited
-from attribute_bridge.events import correlation_id_of
+from attribute_bridge.events import correlation_id_of, without_other_attributes
 
 # metric name per outcome (pairs, not a dict literal: bandit reads "token_*" keys as passwords)
 OUTCOME_METRICS = dict(
@@ -137,7 +137,10 @@ def _dead_letter(
 ) -> dict[str, Any]:
     from attribute_bridge import wiring
 
-    wiring.dead_letters().send(event, function, outcome, str(error), correlation_id)
+    # Only the keys the next step needs of the customer's attributes, as in app events.
+    settings = wiring.current_settings()
+    kept = without_other_attributes(event, settings.sync_inputs | settings.writable_attributes)
+    wiring.dead_letters().send(kept, function, outcome, str(error), correlation_id)
     logger.info("Sent to the dead-letter queue", extra={"outcome": outcome})
     errors = getattr(error, "errors", [str(error)])
     return {"outcome": outcome, "error": str(error), "errors": errors}
