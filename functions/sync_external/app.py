@@ -30,6 +30,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             wiring.current_settings(),
             budget,
         )
+        if result.capped:
+            metrics.add_metric(name="SyncCapReached", unit="Count", value=1)
+            logger.warning("Sync cap reached: a loop escaped?", extra={"reason": result.reason})
         if result.detail is not None:
             wiring.publisher().publish(RESOLVED, [result.detail.to_dict()])
         return {

@@ -454,7 +454,8 @@ def test_the_per_conversation_cap_stops_what_still_escapes(
 
     assert outcomes[2] == "dropped"
     assert len(box.external.received) == 2
-    assert "MaxSyncsPerConversation" in capfd.readouterr().err
+    logs = capfd.readouterr().err
+    assert "MaxSyncsPerConversation" in logs and '"SyncCapReached":[1.0]' in logs
 
 
 def test_a_dead_lettered_genesys_event_keeps_only_the_allow_listed_attributes(

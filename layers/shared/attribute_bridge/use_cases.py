@@ -56,6 +56,7 @@ class StepResult:
     reason: str = ""
     refused: dict[str, str] = field(default_factory=dict)  # key -> why it was not written
     warnings: tuple[str, ...] = ()  # best-effort work that failed after the write
+    capped: bool = False  # MaxSyncsPerConversation reached: a loop that escaped, stopped
 
 
 def now_in_ms() -> int:
@@ -205,6 +206,7 @@ def sync_external(
                 f"sync cap: {syncs} syncs of this conversation this hour, at most "
                 f"{settings.max_syncs_per_conversation} (MaxSyncsPerConversation)"
             ),
+            capped=True,
         )
     inputs = settings.sync_inputs.select(fetched.attributes)
     payload = {
