@@ -37,7 +37,9 @@ class AttributeWriter(Protocol):
 
 
 class ExternalSync(Protocol):
-    def sync(self, payload: dict[str, Any], budget: Budget) -> Any: ...
+    def sync(
+        self, payload: dict[str, Any], budget: Budget, idempotency_key: str | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def sync_external(
         "correlationId": fetched.correlation_id,
         "attributes": select_allowed(fetched.attributes, settings.allowed_attributes),
     }
-    answer = external.sync(payload, budget)
+    answer = external.sync(payload, budget, idempotency_key=fetched.source_event_id)
     mapped = map_external_answer(answer, settings.attribute_mapping, settings.limits)
     changes = changed_attributes(fetched.attributes, mapped.attributes)
     if not changes:
