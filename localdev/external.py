@@ -265,6 +265,7 @@ class ExternalSystemStub(LocalService):
         """Bodies of every POST /sync received, in order (also those answered 401/500)."""
         return self._state.received()
 
+    @property
     def idempotency_keys(self) -> list[str | None]:
         """The Idempotency-Key header of each of those requests (None: not sent)."""
         return self._state.idempotency_keys()
