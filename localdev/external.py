@@ -88,6 +88,7 @@ class StubState:
         self._failures: deque[Failure] = deque()
         self._received: list[dict[str, Any]] = []
         self._fixed_answer: str | None = None
+        self._idempotency_keys: list[str | None] = []  # the header, per received request
 
     def answer_always(self, template: str | None) -> None:
         """Answer every sync with this JSON text (None: the rules again); `{now}` in it
@@ -125,9 +126,14 @@ class StubState:
         with self._lock:
             return self._failures.popleft() if self._failures else None
 
-    def record(self, request: dict[str, Any]) -> None:
+    def record(self, request: dict[str, Any], idempotency_key: str | None = None) -> None:
         with self._lock:
             self._received.append(request)
+            self._idempotency_keys.append(idempotency_key)
+
+    def idempotency_keys(self) -> list[str | None]:
+        with self._lock:
+            return list(self._idempotency_keys)
 
     def received(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -139,6 +145,7 @@ class StubState:
             self._rules.clear()
             self._failures.clear()
             self._received.clear()
+            self._idempotency_keys.clear()
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """The attributes for `request`: the newest added rule that matches, else a built-in."""
@@ -185,7 +192,7 @@ class ExternalStubHandler(JsonHandler):
             state.record({"_raw": body.decode("utf-8", errors="replace")})
             self.send_json(400, {"error": "the body must be a JSON object"})
             return
-        state.record(request)
+        state.record(request, self.headers.get("Idempotency-Key"))
         if state.expected_auth is not None and self.headers.get("Authorization") != (
             state.expected_auth
         ):
@@ -282,6 +289,11 @@ class ExternalSystemStub(LocalService):
     def received(self) -> list[dict[str, Any]]:
         """Bodies of every POST /sync received, in order (also those answered 401/500)."""
         return self._state.received()
+
+    @property
+    def idempotency_keys(self) -> list[str | None]:
+        """The Idempotency-Key header of each of those requests (None: not sent)."""
+        return self._state.idempotency_keys()
 
     def reset(self) -> None:
         self._state.reset()

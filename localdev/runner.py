@@ -23,6 +23,7 @@ from localdev.sandbox import Sandbox, load_env_vars_file, sandbox
 
 ASYNC_RETRIES = 2  # EventInvokeConfig.MaximumRetryAttempts in template.yaml
 ECHO_ROUNDS = 10  # --echo-attributes: at most this many `attributes` events per run
+API_FUNCTION = "AttributesApiFunction"
 
 
 class UsageError(Exception):
@@ -41,6 +42,15 @@ class Step:
     def reason(self) -> str:
         if not isinstance(self.result, Mapping):
             return ""
+        if "statusCode" in self.result:  # an API answer: its error, if any
+            try:
+                body = json.loads(self.result.get("body") or "{}")
+            except ValueError:
+                return ""
+            errors = body.get("errors") if isinstance(body, dict) else None
+            return (
+                "; ".join(map(str, errors)) if self.result["statusCode"] >= 400 and errors else ""
+            )
         return str(self.result.get("reason") or self.result.get("error") or "")
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,6 +90,8 @@ def invoke_async(box: Sandbox, function_id: str, event: Any) -> Step:
             error = failure
             continue
         outcome = result.get("outcome", "done") if isinstance(result, Mapping) else "done"
+        if isinstance(result, Mapping) and "statusCode" in result:
+            outcome = f"http {result['statusCode']}"
         return Step(function_id, detail_type, str(outcome), result)
     if error is None:  # the loop always runs at least once
         raise RuntimeError("no invocation was made")
@@ -122,7 +134,10 @@ def run_chain(
         run.conversation_ids.add(conversation_id)
     box.emitted_events()  # start from a clean capture queue
     box.emulator.take_patched()
-    pending = deque((function_id, event) for function_id in (first or box.template.route(event)))
+    targets = first or box.template.route(event)
+    if not targets and isinstance(event, Mapping) and "httpMethod" in event:
+        targets = [API_FUNCTION]  # API Gateway invokes it directly (no rule)
+    pending = deque((function_id, event) for function_id in targets)
     while pending:
         function_id, delivered = pending.popleft()
         step = invoke_async(box, function_id, delivered)
@@ -147,8 +162,6 @@ def why_nothing_ran(box: Sandbox, event: Any) -> list[str]:
 
     if not isinstance(event, dict):
         return ["the event is not a JSON object"]
-    if "httpMethod" in event:
-        return ["an API Gateway event: no rule routes it; use `invoke AttributesApiFunction`"]
     lines = []
     for rule in box.template.rules:
         failing = [key for key, sub in rule.pattern.items() if not matches({key: sub}, event)]

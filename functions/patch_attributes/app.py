@@ -14,7 +14,7 @@ from attribute_bridge.events import (
     parse_attributes_detail,
     patched_detail,
 )
-from attribute_bridge.handling import handle, idempotent_on, publish_best_effort
+from attribute_bridge.handling import APP_EVENT_KEY, best_effort, handle, idempotent_on
 from attribute_bridge.observability import traced
 from aws_lambda_powertools import Logger, Metrics
 
@@ -25,7 +25,7 @@ metrics = Metrics()
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @traced
-@idempotent_on("detail", expires_after_seconds=24 * 3600)
+@idempotent_on(APP_EVENT_KEY, expires_after_seconds=24 * 3600)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
         # Wide limits here: the write rules refuse a bad key by itself, the others still go.
@@ -37,10 +37,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             wiring.current_settings(),
             budget,
         )
-        emitted = None
-        if result.detail is not None:  # written: the audit event must not make it retry
-            audit = patched_detail(result.detail, result.refused)
-            emitted = publish_best_effort(PATCHED, audit, logger=logger, metrics=metrics)
+        written = result.detail
+        audited = written is not None and best_effort(
+            "Publishing ParticipantAttributesPatched",
+            "AuditPublishFailed",
+            lambda: wiring.publisher().publish(PATCHED, [patched_detail(written, result.refused)]),
+            logger,
+        )
         return {
             "outcome": result.outcome,
             "reason": result.reason,
@@ -49,7 +52,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "writtenKeys": sorted(result.detail.attributes) if result.detail else [],
             "refused": result.refused,
             "warnings": list(result.warnings),
-            "emitted": emitted,
+            "emitted": PATCHED if audited else None,
         }
 
     return handle(

@@ -8,7 +8,7 @@ from typing import Any
 from attribute_bridge import use_cases, wiring
 from attribute_bridge.budget import Budget
 from attribute_bridge.events import INCOMING_LIMITS, RESOLVED, parse_attributes_detail
-from attribute_bridge.handling import handle, idempotent_on
+from attribute_bridge.handling import APP_EVENT_KEY, handle, idempotent_on
 from attribute_bridge.observability import traced
 from aws_lambda_powertools import Logger, Metrics
 
@@ -19,7 +19,7 @@ metrics = Metrics()
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @traced
-@idempotent_on("detail", expires_after_seconds=24 * 3600)
+@idempotent_on(APP_EVENT_KEY, expires_after_seconds=24 * 3600)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
         fetched = parse_attributes_detail(event, INCOMING_LIMITS)

@@ -210,7 +210,7 @@ class Fault:
     path_pattern: re.Pattern[str]
     status: int | None
     remaining: int
-    retry_after: int | None  # seconds, sent as the Retry-After header
+    retry_after: int | str | None  # seconds or an HTTP date, sent as the Retry-After header
     delay_seconds: float
     body: Any
 
@@ -276,6 +276,7 @@ class EmulatorState:
         self._rate_limited = 0
         self._faults_served = 0
         self._patched: list[tuple[str, str]] = []  # (conversation, participant), in order
+        self._attribute_writes = 0  # PATCHes applied: to tell a write done twice
 
     # ---- settings, counters, reset -------------------------------------------------------
 
@@ -297,6 +298,7 @@ class EmulatorState:
             self._faults.clear()
             self._requests.clear()
             self._tokens_minted = self._rate_limited = self._faults_served = 0
+            self._attribute_writes = 0
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
@@ -305,6 +307,7 @@ class EmulatorState:
                 "tokens_minted": self._tokens_minted,
                 "rate_limited": self._rate_limited,
                 "faults_served": self._faults_served,
+                "attribute_writes": self._attribute_writes,
             }
 
     def begin_request(self, method: str, path: str, route_key: str) -> Fault | None:
@@ -328,7 +331,7 @@ class EmulatorState:
         path_pattern: str = ".*",
         status: int | None = 503,
         count: int = 1,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         delay_seconds: float = 0.0,
         body: Any = None,
     ) -> dict[str, Any]:
@@ -338,8 +341,10 @@ class EmulatorState:
             raise ValueError("a fault needs a status, a delay_seconds > 0, or both")
         if status is not None and not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
-        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise ValueError("retry_after must be a whole number of seconds >= 0")
+        if isinstance(retry_after, str):
+            pass  # sent as it is: an HTTP date, or a value a client must survive
+        elif retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+            raise ValueError("retry_after must be seconds >= 0 or a string (an HTTP date)")
         try:
             pattern = re.compile(path_pattern)
         except re.error as error:
@@ -517,6 +522,7 @@ class EmulatorState:
                 raise WriteRefused(404, "not.found", f"Conversation {conversation_id} has ended.")
             participant.attributes.update(attributes)
             self._patched.append((conversation.id, participant.id))
+            self._attribute_writes += 1
             return dict(participant.attributes)
 
     def take_patched(self) -> list[tuple[str, str]]:

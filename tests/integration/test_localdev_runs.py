@@ -130,3 +130,67 @@ def test_a_usage_error_is_one_line_and_exit_status_2(
     lines = [line for line in done.stderr.splitlines() if not line.startswith("note:")]
     assert len(lines) == 1, done.stderr
     assert says in lines[0] and "Traceback" not in done.stderr
+
+
+# ---- every write exactly once, in order (issue 11's runs, as a newcomer repeats them) ----
+
+QUEUED = EVENTS / "examples"
+CALL_PATCH = "PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes"
+
+
+def test_open_closed_open_update_requests_end_at_open_with_three_patches() -> None:
+    done = localdev(
+        "pipeline",
+        str(QUEUED / "api-queued-write-open.json"),
+        str(QUEUED / "api-queued-write-closed.json"),
+        str(QUEUED / "api-queued-write-open.json"),  # the same values again: written again
+    )
+
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)
+    assert [s["outcome"] for s in output["steps"]] == ["http 202", "patched"] * 3
+    assert output["attributes"][CUSTOMER] == {"crm_case_state": "open"}
+    assert output["requests"][CALL_PATCH] == 3
+
+
+def test_a_redelivered_genesys_event_with_a_new_timestamp_does_nothing_again(
+    tmp_path: Path,
+) -> None:
+    event = json.loads((EVENTS / "genesys-voice-customer-start.json").read_text())
+    again = json.loads(json.dumps(event))
+    again["id"] = "b7e2c1d0-0000-4000-8000-000000000001"  # EventBridge's id for the redelivery
+    again["detail"]["timestamp"] = "2026-11-21T11:30:45.013Z"
+
+    done = localdev(
+        "pipeline", write(tmp_path / "first.json", event), write(tmp_path / "again.json", again)
+    )
+
+    output = json.loads(done.stdout)
+    assert [s["event"] for s in output["steps"]].count("again.json") == 1  # answered as done
+    assert output["requests"]["GET /api/v2/conversations/calls/{id}"] == 1
+    assert output["requests"][CALL_PATCH] == 1
+
+
+@pytest.mark.parametrize("event_time", ["yesterday", 1.5e12, None, "future"])
+def test_an_event_with_a_bad_or_future_time_is_rejected_and_nothing_is_written(
+    tmp_path: Path, event_time: Any
+) -> None:
+    import time
+
+    event = json.loads((EVENTS / "genesys-voice-customer-start.json").read_text())
+    body = event["detail"]["eventBody"]
+    if event_time == "future":
+        body["eventTime"] = int(time.time() * 1000) + 24 * 3600 * 1000
+    elif event_time is None:
+        del body["eventTime"]
+        event["time"] = "not a time"
+    else:
+        body["eventTime"] = event_time
+        event["time"] = "never"
+
+    done = localdev("pipeline", write(tmp_path / "event.json", event))
+
+    output = json.loads(done.stdout)
+    assert [s["outcome"] for s in output["steps"]] == ["rejected"]
+    assert "eventTime" in output["steps"][0]["reason"] or "time" in output["steps"][0]["reason"]
+    assert CALL_PATCH not in output["requests"]

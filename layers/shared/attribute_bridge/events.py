@@ -8,8 +8,10 @@ detail-types are the names below.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from attribute_bridge.errors import InvalidInput
@@ -161,7 +163,6 @@ def parse_conversation_event(event: Any) -> ConversationEvent:
     participant_id = body.get("participantId")
     metadata = detail.get("metadata")
     correlation = metadata.get("CorrelationId") if isinstance(metadata, Mapping) else None
-    event_time = body.get("eventTime")
     return ConversationEvent(
         source_event_id=event_id,
         kind=kind,
@@ -178,8 +179,44 @@ def parse_conversation_event(event: Any) -> ConversationEvent:
             else None
         ),
         correlation_id=_text(correlation, event_id),
-        event_time_ms=event_time if isinstance(event_time, int) else None,
+        event_time_ms=event_time_ms(envelope, body),
     )
+
+
+# Clocks differ (Genesys's, AWS's, ours): a little of "the future" is skew, more is a
+# wrong or forged time, which would slip past the age check. 5 minutes, as SigV4 allows.
+MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
+
+
+def event_time_ms(
+    envelope: Mapping[str, Any], body: Mapping[str, Any], now_ms: int | None = None
+) -> int:
+    """When a Genesys event happened, in epoch ms, for the age check, which must not be
+    skipped: `eventBody.eventTime` when it is an integer (epoch ms, GENESYS.md), else the
+    EventBridge envelope's `time` (ISO 8601, when EventBridge received it: later than the
+    change, never earlier). Neither readable, or more than MAX_FUTURE_SKEW_MS ahead of
+    now: InvalidInput."""
+    raw = body.get("eventTime")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        when = raw
+    else:
+        envelope_time = envelope.get("time")
+        try:
+            parsed = (
+                datetime.fromisoformat(envelope_time) if isinstance(envelope_time, str) else None
+            )
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise InvalidInput(
+                "the event has no usable time: detail.eventBody.eventTime is not an integer "
+                f"({type(raw).__name__}) and the envelope time is not ISO 8601 with a zone"
+            )
+        when = int(parsed.timestamp() * 1000)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if when - now_ms > MAX_FUTURE_SKEW_MS:
+        raise InvalidInput(f"the event time is {(when - now_ms) / 1000:.0f} s in the future")
+    return when
 
 
 def _event_media_type(body: Mapping[str, Any]) -> str:

@@ -43,7 +43,9 @@ class Genesys(ConversationReader, AttributeWriter, Protocol): ...
 
 
 class ExternalSync(Protocol):
-    def sync(self, payload: dict[str, Any], budget: Budget) -> Any: ...
+    def sync(
+        self, payload: dict[str, Any], budget: Budget, idempotency_key: str | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def sync_external(
         "correlationId": fetched.correlation_id,
         "attributes": inputs,
     }
-    answer = external.sync(payload, budget)
+    answer = external.sync(payload, budget, idempotency_key=fetched.source_event_id)
     mapped = map_external_answer(answer, settings.attribute_mapping, settings.limits)
     allowed = check_keys(mapped.attributes, settings.write_rules)
     refused = {**mapped.rejected, **allowed.refused}
@@ -304,7 +306,10 @@ def patch_attributes(
         return StepResult("not_found", reason="conversation or participant not found (gone)")
     warnings: tuple[str, ...] = ()
     try:
-        state.record_writes(request.conversation_id, request.participant_id, decision.write, now_ms)
+        # The write's own time is the read it is based on: a write asked for later (or based
+        # on a later read) may follow it; one based on an earlier read must compare-and-set.
+        as_of = read_at if read_at is not None and not late else now_ms
+        state.record_writes(request.conversation_id, request.participant_id, decision.write, as_of)
     except Exception as error:  # written already: never make the event retry the PATCH
         warnings = (f"could not record the write: {type(error).__name__}",)
     written = AttributesDetail(
