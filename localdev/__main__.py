@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit status 2 (argparse prints the usage
+    first; `--help` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localdev")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="python -m localdev")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     route = commands.add_parser("route", help="function ids whose template rules match an event")
     route.add_argument("event_file")

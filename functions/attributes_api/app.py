@@ -53,7 +53,7 @@ from attribute_bridge.errors import (
 )
 from attribute_bridge.events import SYNC_REQUESTED, UPDATE_REQUESTED, AttributesDetail
 from attribute_bridge.observability import traced
-from attribute_bridge.write_rules import NOT_WRITABLE, PURPOSE_NOT_WRITABLE
+from attribute_bridge.write_rules import NOT_WRITABLE, PURPOSE_NOT_WRITABLE, STALE
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -198,30 +198,35 @@ def patch_attributes(
         source_event_id=_request_id(),
         read_at_ms=use_cases.now_in_ms(),  # a write "now": replaces whatever is there
     )
+    settings, state = wiring.current_settings(), wiring.conversation_state()
     if _respond_async():
+        refused = use_cases.precheck_write(request, state, settings)
+        if refused is not None:
+            return _refused(refused.refused)
         _publish(UPDATE_REQUESTED, request.to_dict())
         _count("ApiPatchQueued")
         return _answer(202, _written(request, QUEUED_STATUS))
     result = use_cases.patch_attributes(
-        request,
-        wiring.genesys(),
-        wiring.conversation_state(),
-        wiring.current_settings(),
-        _budget(),
-        all_or_nothing=True,
+        request, wiring.genesys(), state, settings, _budget(), all_or_nothing=True
     )
     if result.outcome == "not_found":
         raise NotFound(result.reason, status=404)
     if result.refused:
-        errors = [f"{key}: {why}" for key, why in sorted(result.refused.items())]
-        if all(
-            why == NOT_WRITABLE or why.startswith(PURPOSE_NOT_WRITABLE)
-            for why in result.refused.values()
-        ):
-            return _error(403, "Refused", "Refused by the write rules; nothing was written", errors)
-        return _error(400, "Rejected", "The request is invalid; nothing was written", errors)
+        return _refused(result.refused)
     _count("ApiPatched")
     return _answer(200, _written(request, ACCEPTED_STATUS))
+
+
+def _refused(refused: dict[str, str]) -> Response[Any]:
+    """Nothing was written: 403 for what the write rules forbid, 409 for a key changed
+    meanwhile, 400 for keys or values that are not valid."""
+    errors = [f"{key}: {why}" for key, why in sorted(refused.items())]
+    reasons = set(refused.values())
+    if all(why == NOT_WRITABLE or why.startswith(PURPOSE_NOT_WRITABLE) for why in reasons):
+        return _error(403, "Refused", "Refused by the write rules; nothing was written", errors)
+    if reasons == {STALE}:
+        return _error(409, "Conflict", "Changed meanwhile; nothing was written", errors)
+    return _error(400, "Rejected", "The request is invalid; nothing was written", errors)
 
 
 def _written(request: AttributesDetail, status: str) -> AttributesWritten:

@@ -111,6 +111,8 @@ BAD_USES = {
     "bad --conversation": (["pipeline", "{event}", "--conversation", "{list}"], "purpose"),
     "bad --external-answer": (["pipeline", "{event}", "--external-answer", "{bad}"], "JSON"),
     "unknown function": (["invoke", "NoSuchFunction", "{event}"], "unknown function"),
+    "no event file": (["pipeline"], "required: EVENT_FILE"),
+    "port not a number": (["emulator", "--port", "abc"], "invalid int value"),
 }
 
 

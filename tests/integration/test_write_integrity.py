@@ -25,7 +25,7 @@ CALL = "6b1f2a9e-3c4d-4e5f-8a7b-9c0d1e2f3a4b"
 CUSTOMER = "0f8e7d6c-5b4a-4392-8172-6a5b4c3d2e1f"
 AGENT = "7c9e1a3b-5d7f-4b9a-8c2e-4f6a8b0c2d4e"
 PATCH_ROUTE = "PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes"
-SECRET_ATTRIBUTES = {"ssn_last4": "1234", "dob": "1980-01-02"}
+SECRET_ATTRIBUTES = {"ssn_last4": "SSN-LAST4-SECRET", "dob": "DOB-SECRET-1980"}
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -295,9 +295,7 @@ def test_api_get_answers_readable_keys_only(box: Sandbox) -> None:
 
 def test_api_queued_write_goes_through_patch_attributes_and_its_rules(box: Sandbox) -> None:
     seed_call(box)
-    event = api_event(
-        "patch-attributes", CALL, CUSTOMER, patch_body({"crm_tier": "gold", "dob": "x"})
-    )
+    event = api_event("patch-attributes", CALL, CUSTOMER, patch_body({"crm_tier": "gold"}))
     event["headers"]["Prefer"] = "respond-async"
 
     answer = call(box, event)
@@ -306,8 +304,30 @@ def test_api_queued_write_goes_through_patch_attributes_and_its_rules(box: Sandb
 
     assert answer.status == 202 and answer.body["status"] == "queued"
     assert queued["detail-type"] == "ParticipantAttributesUpdateRequested"
-    assert applied["outcome"] == "patched" and applied["refused"] == {"dob": "not writable"}
-    assert stored(box)["crm_tier"] == "gold" and stored(box)["dob"] == "1980-01-02"
+    assert applied["outcome"] == "patched" and stored(box)["crm_tier"] == "gold"
+
+
+@pytest.mark.parametrize(
+    ("participant", "attributes", "status"),
+    [
+        (CUSTOMER, {"crm_tier": "gold", "dob": "x"}, 403),  # one key not writable
+        (CUSTOMER, {"crm_\u0000": "x"}, 400),  # not a valid key
+        (AGENT, {"crm_tier": "gold"}, 403),  # an agent, known from an earlier read
+    ],
+)
+def test_api_queued_write_is_refused_at_once_and_nothing_is_queued(
+    box: Sandbox, participant: str, attributes: dict[str, str], status: int
+) -> None:
+    seed_call(box)
+    run_chain(box, sample("genesys-voice-customer-start.json"))  # the call was seen
+    box.emitted_events()
+    event = api_event("patch-attributes", CALL, participant, patch_body(attributes))
+    event["headers"]["Prefer"] = "respond-async"
+
+    answer = call(box, event)
+
+    assert answer.status == status
+    assert box.emitted_events() == []  # nothing on the bus, nothing in the archive
 
 
 # ---- the API: bad input at the edge ---------------------------------------------------
@@ -358,6 +378,21 @@ def test_a_non_api_event_given_to_the_api_function_is_a_clean_rejection(
 
 
 # ---- no stale write (issue 11) --------------------------------------------------------
+
+
+def test_a_read_time_from_the_future_neither_skips_the_guard_nor_locks_out_later_writes(
+    box: Sandbox,
+) -> None:
+    seed_call(box, {"crm_tier": "platinum"})
+    ten_years = int(time.time() * 1000) + 10 * 365 * 24 * 3600 * 1000
+    forged = resolved({"crm_tier": "gold"}, based_on={"crm_tier": "silver"}, read_at_ms=ten_years)
+    box.invoke("PatchAttributesFunction", forged)  # written (as a write "now" would be)
+
+    later = call(
+        box, api_event("patch-attributes", CALL, CUSTOMER, patch_body({"crm_tier": "vip"}))
+    )
+
+    assert later.status == 200 and stored(box)["crm_tier"] == "vip"
 
 
 def test_a_late_write_whose_base_is_still_current_is_written(box: Sandbox) -> None:

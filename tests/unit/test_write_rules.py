@@ -147,3 +147,15 @@ def test_nothing_outside_the_rules_is_ever_written(
         assert KEY_PATTERN.fullmatch(key) and key in RULES.writable
         assert isinstance(value, str) and "\x00" not in value and len(value) <= 256
     assert len(decision.write) + len(decision.refused) <= len(attributes)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "writable"),
+    [("case_id,crm_last_sync", "crm_*"), ("crm_*", "crm_x"), ("case_id", "case_id")],
+)
+def test_a_key_both_sent_and_written_is_a_configuration_error(inputs: str, writable: str) -> None:
+    """Every write would change the inputs and start another sync: a loop, refused at once."""
+    from attribute_bridge.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="every write would start another sync"):
+        Settings.from_env({"SYNC_ALLOWED_ATTRIBUTES": inputs, "WRITABLE_ATTRIBUTES": writable})

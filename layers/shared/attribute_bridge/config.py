@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
+from attribute_bridge.errors import ConfigurationError
 from attribute_bridge.validation import AttributeLimits
 from attribute_bridge.write_rules import NameList, WriteRules
 
@@ -62,6 +63,27 @@ class Settings:
     max_write_delay_seconds: int = 60
     max_syncs_per_conversation: int = 20  # per hour
     conversation_state_table: str = ""
+
+    def __post_init__(self) -> None:
+        inputs = NameList.parse(self.allowed_attributes)
+        overlap = sorted(
+            {name for name in inputs.names if name in self.writable_attributes}
+            | {
+                f"{prefix}*"
+                for prefix in inputs.prefixes
+                if any(
+                    p.startswith(prefix) or prefix.startswith(p)
+                    for p in self.writable_attributes.prefixes
+                )
+                or any(name.startswith(prefix) for name in self.writable_attributes.names)
+            }
+        )
+        if overlap:
+            # A key both sent and written changes the inputs with every write: a loop.
+            raise ConfigurationError(
+                "SyncAllowedAttributes and WritableAttributes share "
+                f"{', '.join(overlap)}: every write would start another sync"
+            )
 
     @property
     def write_rules(self) -> WriteRules:
@@ -142,4 +164,7 @@ class Settings:
 
 @cache
 def settings() -> Settings:
-    return Settings.from_env()
+    try:
+        return Settings.from_env()
+    except ValueError as error:  # a list or mapping the template let through: say so once
+        raise ConfigurationError(f"configuration: {error}") from None

@@ -96,7 +96,7 @@ class ExternalSystem:
             )
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
             raise ExternalSystemError(
                 "external system answered invalid JSON", response.status_code, retryable=False
             ) from None

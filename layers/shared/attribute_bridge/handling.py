@@ -32,6 +32,7 @@ from attribute_bridge.errors import (
     RateLimited,
 )
 from attribute_bridge.events import correlation_id_of, without_other_attributes
+from attribute_bridge.write_rules import NameList
 
 # metric name per outcome (pairs, not a dict literal: bandit reads "token_*" keys as passwords)
 OUTCOME_METRICS = dict(
@@ -152,8 +153,12 @@ def _dead_letter(
     from attribute_bridge import wiring
 
     # Only the keys the next step needs of the customer's attributes, as in app events.
-    settings = wiring.current_settings()
-    kept = without_other_attributes(event, settings.sync_inputs | settings.writable_attributes)
+    try:
+        settings = wiring.current_settings()
+        keep = settings.sync_inputs | settings.writable_attributes
+    except BridgeError:  # the configuration itself is wrong: keep no attribute
+        keep = NameList()
+    kept = without_other_attributes(event, keep)
     function_arn = getattr(context, "invoked_function_arn", None)
     wiring.dead_letters().send(
         kept, function, outcome, str(error), correlation_id, function_arn=function_arn

@@ -157,12 +157,17 @@ def _fetched_from_attributes_event(
     if record.purpose not in settings.writable_purposes:
         return StepResult("dropped", reason=_purpose_reason(record.purpose))
     inputs = settings.sync_inputs.select(event.attributes)
+    if not inputs:
+        # Nothing the external system may look the customer up by (or the event holds only
+        # the changed keys, an UNKNOWN of GENESYS.md): asking it with no input cannot help.
+        return StepResult("no_change", reason="the event holds no allow-listed input")
     if record.fingerprint == input_fingerprint(inputs):
         # What ends the write -> `attributes` event -> sync loop, whatever the CRM answers.
         return StepResult("no_change", reason="allow-listed inputs unchanged since the last sync")
     participant = Participant(event.participant_id, record.purpose, None, event.attributes)
     media_type = event.media_type or record.media_type or "UNKNOWN"
-    detail = _fetched(event, media_type, participant, event.event_time_ms, settings)
+    read_at = None if event.event_time_ms is None else min(event.event_time_ms, now_in_ms())
+    detail = _fetched(event, media_type, participant, read_at, settings)
     return StepResult("fetched", detail)
 
 
@@ -259,7 +264,9 @@ def patch_attributes(
     if not keys.write or (all_or_nothing and keys.refused):
         return StepResult("refused", reason=_refusal_reason(keys.refused), refused=keys.refused)
     record = state.participant(request.conversation_id, request.participant_id)
-    read_at = request.read_at_ms
+    # A read time from the future (a forged event, a clock ahead) counts as now: it may
+    # neither skip the stale guard nor make later writes look older than it.
+    read_at = None if request.read_at_ms is None else min(request.read_at_ms, now_ms)
     late = read_at is None or now_ms - read_at > settings.max_write_delay_seconds * 1000
     overtaken = record is not None and record.written_since(keys.write, read_at or 0)
     compare = request.replay or late or overtaken
@@ -308,7 +315,7 @@ def patch_attributes(
     try:
         # The write's own time is the read it is based on: a write asked for later (or based
         # on a later read) may follow it; one based on an earlier read must compare-and-set.
-        as_of = read_at if read_at is not None and not late else now_ms
+        as_of = now_ms if read_at is None else read_at  # the read the write is based on
         state.record_writes(request.conversation_id, request.participant_id, decision.write, as_of)
     except Exception as error:  # written already: never make the event retry the PATCH
         warnings = (f"could not record the write: {type(error).__name__}",)
@@ -328,6 +335,23 @@ def patch_attributes(
         refused=decision.refused,
         warnings=warnings,
     )
+
+
+def precheck_write(
+    request: AttributesDetail, state: ConversationState, settings: Settings
+) -> StepResult | None:
+    """What the write path would refuse without a Genesys call (keys and values, and the
+    purpose of a participant already seen): a queued write is answered at once, not
+    accepted and refused later. None: nothing to refuse yet."""
+    keys = check_keys(request.attributes, settings.write_rules)
+    refused = dict(keys.refused)
+    if not refused:
+        record = state.participant(request.conversation_id, request.participant_id)
+        if record is not None:
+            refused = decide_write(keys.write, settings.write_rules, purpose=record.purpose).refused
+    if not refused:
+        return None
+    return StepResult("refused", reason=_refusal_reason(refused), refused=refused)
 
 
 def _refusal_reason(refused: dict[str, str]) -> str:
