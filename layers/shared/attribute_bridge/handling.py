@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +50,26 @@ def handle(
 ) -> dict[str, Any]:
     correlation_id = correlation_id_of(event)
     logger.set_correlation_id(correlation_id)
+    # Every line and metric of this invocation says which conversation and which function
+    # (scripts/trail.py follows a conversation by these; the dashboard splits by function).
+    logger.append_keys(conversationId=conversation_id_of(event))
+    metrics.add_dimension(name="function", value=function)
     budget = Budget.from_context(context)
+    try:
+        return _run(event, function, logger, metrics, step, correlation_id, budget)
+    finally:
+        logger.remove_keys(["conversationId"])
+
+
+def _run(
+    event: Any,
+    function: str,
+    logger: Logger,
+    metrics: Metrics,
+    step: Step,
+    correlation_id: str | None,
+    budget: Budget,
+) -> dict[str, Any]:
 
     def count(metric: str) -> None:
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
@@ -83,7 +103,8 @@ def handle(
         logger.exception("Unexpected failure; retrying later")
         raise
     count(OUTCOME_METRICS.get(result["outcome"], "Other"))
-    logger.info("Step done", extra={k: v for k, v in result.items() if k != "attributes"})
+    done = {"reason": None} | {k: v for k, v in result.items() if k != "attributes"}
+    logger.info("Step done", extra=done)
     return result
 
 
@@ -98,7 +119,7 @@ def _dead_letter(
     from attribute_bridge import wiring
 
     wiring.dead_letters().send(event, function, outcome, str(error), correlation_id)
-    logger.info("Sent to the dead-letter queue", extra={"outcome": outcome})
+    logger.info("Sent to the dead-letter queue", extra={"outcome": outcome, "reason": str(error)})
     errors = getattr(error, "errors", [str(error)])
     return {"outcome": outcome, "error": str(error), "errors": errors}
 
@@ -162,6 +183,25 @@ def _build_idempotent(handler: Handler, key_path: str, expires_after_seconds: in
         return result
 
     return run
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def conversation_id_of(event: Any) -> str | None:
+    """The event's conversation id (lower case, as Genesys compares ids), best effort and
+    before validation: an app event's detail.conversationId or a Genesys event's
+    detail.eventBody.conversationId. Only a UUID is logged: nothing else of the input."""
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if not isinstance(detail, dict):
+        return None
+    body = detail.get("eventBody")
+    found = detail.get("conversationId")
+    if found is None and isinstance(body, dict):
+        found = body.get("conversationId")
+    if isinstance(found, str) and _UUID.match(found.lower()):
+        return found.lower()
+    return None
 
 
 DEAD_LETTERED_OUTCOMES = frozenset({"rejected", "failed"})
