@@ -88,13 +88,17 @@ def _metric_argument(call: ast.Call, wrappers: dict[str, tuple[str, int]]) -> as
     return call.args[position] if 0 <= position < len(call.args) else None
 
 
-def emitted_names() -> tuple[dict[str, list[str]], list[str]]:
+def emitted_names(
+    sources: list[tuple[str, str]] | None = None,
+) -> tuple[dict[str, list[str]], list[str]]:
     """Metric names the code emits -> where; and the calls whose name could not be read."""
     emitted: dict[str, list[str]] = {}
     unreadable: list[str] = []
     emitted_outcomes = set(handling.OUTCOME_METRICS.values())
-    for path in CODE:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    if sources is None:
+        sources = [(str(p.relative_to(REPO)), p.read_text(encoding="utf-8")) for p in CODE]
+    for path, text in sources:
+        tree = ast.parse(text)
         wrappers = _wrappers(tree)
         passed_on = {parameter for parameter, _ in wrappers.values()}
         for call in ast.walk(tree):
@@ -103,7 +107,7 @@ def emitted_names() -> tuple[dict[str, list[str]], list[str]]:
             argument = _metric_argument(call, wrappers)
             if argument is None:
                 continue
-            where = f"{path.relative_to(REPO)}:{call.lineno}"
+            where = f"{path}:{call.lineno}"
             if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
                 emitted.setdefault(argument.value, []).append(where)
             elif isinstance(argument, ast.Attribute) and hasattr(names, argument.attr):
@@ -128,6 +132,27 @@ def test_the_code_reading_finds_the_metrics_of_every_emitting_place() -> None:
     assert names.GENESYS_RATE_LIMIT_HEADROOM in emitted
     assert names.EXTERNAL_LATENCY in emitted
     assert any("attributes_api" in where for where in emitted["NotFound"])
+
+
+def test_the_code_reading_sees_a_new_metric_however_it_is_emitted() -> None:
+    new_code = """
+def _count(metric):
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+def _error(status, metric, message):
+    _count(metric)
+
+def handler():
+    metrics.add_metric(name="BrandNew", unit="Count", value=1)
+    _error(400, "ViaError", "bad")
+    metric_names.emit(metric_names.GENESYS_REQUEST)
+    metrics.add_metric(name=pick(), unit="Count", value=1)
+"""
+    emitted, unreadable = emitted_names([("functions/new/app.py", new_code)])
+    assert set(emitted) == {"BrandNew", "ViaError", names.GENESYS_REQUEST}
+    assert unreadable == [
+        "functions/new/app.py:12: metrics.add_metric(name=pick(), unit='Count', value=1)"
+    ]
 
 
 def test_every_metric_the_code_emits_is_in_the_catalog() -> None:
@@ -219,7 +244,7 @@ def test_the_dashboard_shows_each_function_dead_letter_queue_and_alarm() -> None
 def test_dashboard_widgets_fit_the_grid_without_overlapping() -> None:
     taken: set[tuple[int, int]] = set()
     for widget in dashboard_body()["widgets"]:
-        assert 0 <= widget["x"] and widget["x"] + widget["width"] <= 24
+        assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24
         cells = {
             (widget["x"] + dx, widget["y"] + dy)
             for dx in range(widget["width"])
