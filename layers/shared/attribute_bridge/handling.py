@@ -103,7 +103,7 @@ def _run(
         logger.exception("Unexpected failure; retrying later")
         raise
     count(OUTCOME_METRICS.get(result["outcome"], "Other"))
-    done = {"reason": None} | {k: v for k, v in result.items() if k != "attributes"}
+    done = {"reason": ""} | {k: v for k, v in result.items() if k != "attributes"}
     logger.info("Step done", extra=done)
     return result
 
