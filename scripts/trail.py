@@ -227,15 +227,25 @@ def main(
                 parser.error(f"cannot read --logs {args.logs}: {error.strerror}")
         where_text = args.logs
     else:
-        client = aws or _boto3_client(args.region)
-        groups = stack_log_groups(client("cloudformation"), args.stack)
-        if not groups:
-            print(f"trail.py: stack {args.stack} has no function log groups", file=sys.stderr)
-            return 1
-        end = int(time.time())
-        source = CloudWatchLogs(client("logs"), groups, end - int(args.hours * 3600), end)
         where_text = f"stack {args.stack}, last {args.hours:g} h"
-    steps = trail(args.conversation_id, source)
+    try:
+        if args.stack is not None:
+            client = aws or _boto3_client(args.region)
+            groups = stack_log_groups(client("cloudformation"), args.stack)
+            if not groups:
+                print(f"trail.py: stack {args.stack} has no function log groups", file=sys.stderr)
+                return 1
+            end = int(time.time())
+            source = CloudWatchLogs(client("logs"), groups, end - int(args.hours * 3600), end)
+        steps = trail(args.conversation_id, source)
+    except Exception as error:
+        # AWS refusing (no credentials, no such stack, access denied): one line, not a trace.
+        if not type(error).__module__.startswith("botocore") and not isinstance(
+            error, RuntimeError
+        ):
+            raise
+        print(f"trail.py: cannot read {where_text}: {error}", file=sys.stderr)
+        return 1
     if not steps:
         print(
             f"trail.py: no log line about conversation {args.conversation_id.lower()} "

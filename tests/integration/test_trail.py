@@ -159,31 +159,32 @@ def test_usage_errors_are_one_line_and_status_2(args: list[str], says: str) -> N
 
 
 def test_the_stack_trail_runs_logs_insights_over_the_stack_function_log_groups(
-    box: Sandbox, capfd: pytest.CaptureFixture[str], tmp_path: Path
+    box: Sandbox, capfd: pytest.CaptureFixture[str]
 ) -> None:
     conversation_id, event = live_call(box)
+    other_id, other_event = live_call(box)
     capfd.readouterr()
     run_chain(box, event)
+    run_chain(box, other_event)
     records = [json.loads(line) for line in capfd.readouterr().err.splitlines() if "{" in line]
     local = run_trail(conversation_id, "--logs", "-", stdin="\n".join(map(json.dumps, records)))
     trail = load_trail()
-    printed: list[str] = []
+    names = ("FetchAttributes", "SyncExternal", "PatchAttributes")
 
     with mock_aws():
-        cloudformation = boto3.client("cloudformation")
-        groups = {
+        groups: dict[str, Any] = {
             f"{name}Logs": {
                 "Type": "AWS::Logs::LogGroup",
                 "Properties": {"LogGroupName": f"/aws/lambda/stack-{name}Function-X1"},
             }
-            for name in ("FetchAttributes", "SyncExternal", "PatchAttributes")
+            for name in names
         }
         groups["AccessLogs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {}}
-        cloudformation.create_stack(
+        boto3.client("cloudformation").create_stack(
             StackName="stack", TemplateBody=json.dumps({"Resources": groups})
         )
         logs = boto3.client("logs")
-        for name in ("FetchAttributes", "SyncExternal", "PatchAttributes"):
+        for name in names:  # both conversations' lines, as in a real log group
             group = f"/aws/lambda/stack-{name}Function-X1"
             logs.create_log_stream(logGroupName=group, logStreamName="instance")
             logs.put_log_events(
@@ -195,13 +196,12 @@ def test_the_stack_trail_runs_logs_insights_over_the_stack_function_log_groups(
                     if record.get("function_name") == f"{name}Function"
                 ],
             )
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("builtins.print", lambda *a, **k: printed.append(" ".join(map(str, a))))
-            status = trail.main([conversation_id, "--stack", "stack"], aws=boto3.client)
+        status = trail.main([conversation_id, "--stack", "stack"], aws=boto3.client)
 
     assert status == 0
-    assert printed == local.stdout.splitlines()
+    assert capfd.readouterr().out == local.stdout
     assert columns(local.stdout)[0] == "FetchAttributesFunction fetched"
+    assert other_id not in local.stdout
 
 
 def _epoch_ms(timestamp: str) -> int:
@@ -217,3 +217,17 @@ def test_the_saved_queries_filter_as_the_script_does() -> None:
     correlation = resources["CorrelationTrailQuery"]["Properties"]["QueryString"]
     assert f"| {trail.conversation_filter('CONVERSATION-ID')}\n" in conversation
     assert f"| {trail.correlation_filter(['CORRELATION-ID'])}\n" in correlation
+
+
+def test_a_stack_aws_cannot_read_is_one_line_and_status_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    trail = load_trail()
+    with mock_aws():
+        status = trail.main([str(uuid.uuid4()), "--stack", "missing"], aws=boto3.client)
+    assert status == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    (line,) = printed.err.splitlines()
+    assert line.startswith("trail.py: cannot read stack missing, last 24 h: ")
+    assert "does not exist" in line
