@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Metrics
 
-# Event handlers: the `function` dimension value -> their template resources.
+# Event handlers: the `function` dimension value (what the handler passes to
+# handling.handle) -> its template resources; a function without a dead-letter queue has
+# queue None. Each gets its panels on the dashboard (`make dashboard`).
 FUNCTIONS: dict[str, dict[str, str | None]] = {
     "FetchAttributes": {"function": "FetchAttributesFunction", "queue": "FetchAttributesDLQ"},
     "SyncExternal": {"function": "SyncExternalFunction", "queue": "SyncExternalDLQ"},
