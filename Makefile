@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install demo test test-python lint typecheck template build package-check bench openapi clean
+.PHONY: install demo test test-python lint typecheck template build package-check bench openapi dashboard clean
 
 install: $(STAMP)
 
@@ -55,6 +55,10 @@ bench: install build
 
 openapi: install
 	$(PY) -m localdev openapi > docs/openapi.json
+
+# The operations dashboard and alarms in template.yaml, from attribute_bridge/metric_names.py.
+dashboard: install
+	$(PY) scripts/dashboard.py
 
 clean:
 	rm -rf .aws-sam .venv .pytest_cache .mypy_cache .ruff_cache

@@ -7,23 +7,29 @@ See docs/emulator.md for the HTTP control endpoints under `/_external/`.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from localdev.emulator.config import require_number, require_whole
 from localdev.emulator.httpbase import (
     JsonHandler,
     LocalService,
     QuietThreadingServer,
     parse_json,
-    serve_until_signalled,
+    serve_main_of,
 )
 
 SYNC_PATH = "/sync"
 FAILURE_MODES = frozenset({"500", "slow", "invalid_json", "401", "non_string", "oversized"})
 OVERSIZED_VALUE_CHARS = 10_000
+MAX_SLOW_SECONDS = 300.0  # longer than any caller here waits
+# Fields each control endpoint accepts, and which of them are required.
+RULE_FIELDS = frozenset({"match", "answer"})
+FAIL_FIELDS = frozenset({"mode", "count", "seconds"})
 # What "non_string" mode adds to an answer: every JSON type that is not a string.
 NON_STRING_ATTRIBUTES: dict[str, Any] = {
     "case_score": 42,
@@ -47,10 +53,18 @@ class Rule:
     answer: dict[str, Any]
 
     def matches(self, request: dict[str, Any]) -> bool:
-        return all(_request_value(request, key) == value for key, value in self.match.items())
+        return all(_same(_request_value(request, key), value) for key, value in self.match.items())
 
 
 _MISSING = object()
+_UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+
+
+def _same(sent: Any, expected: Any) -> bool:
+    """Equal; ids (UUIDs) case-insensitively, as Genesys compares them."""
+    if isinstance(sent, str) and isinstance(expected, str) and _UUID.match(expected):
+        return sent.lower() == expected.lower()
+    return bool(sent == expected)
 
 
 def _request_value(request: dict[str, Any], key: str) -> Any:
@@ -82,7 +96,9 @@ class StubState:
 
     def __init__(self, expected_auth: str | None, slow_seconds: float) -> None:
         self.expected_auth = expected_auth
-        self.slow_seconds = slow_seconds
+        self.slow_seconds = require_number(
+            slow_seconds, "slow_seconds", minimum=0, maximum=MAX_SLOW_SECONDS
+        )
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
         self._failures: deque[Failure] = deque()
@@ -113,10 +129,12 @@ class StubState:
             return len(self._rules)
 
     def fail_next(self, mode: str, count: int = 1, seconds: float | None = None) -> list[str]:
-        if mode not in FAILURE_MODES:
-            raise ValueError(f"mode must be one of {sorted(FAILURE_MODES)}")
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        # Checked now: a bad value must be refused here, not crash the sync that meets it.
+        if not isinstance(mode, str) or mode not in FAILURE_MODES:
+            raise ValueError(f"mode must be one of {sorted(FAILURE_MODES)}, got {mode!r:.40}")
+        require_whole(count, "count", minimum=1)
+        if seconds is not None:
+            seconds = require_number(seconds, "seconds", minimum=0, maximum=MAX_SLOW_SECONDS)
         failure = Failure(mode, self.slow_seconds if seconds is None else seconds)
         with self._lock:
             self._failures.extend([failure] * count)
@@ -229,13 +247,19 @@ class ExternalStubHandler(JsonHandler):
         state = self.server.state
         route = (self.command, path)
         try:
-            document = parse_json(body) or {}
+            document = parse_json(body)
+        except ValueError as error:
+            self.send_json(400, {"error": f"the body is not valid JSON: {error}"})
+            return
+        try:
             if route == ("POST", "/_external/rules"):
-                count = state.add_rule(document["match"], document["answer"])
+                fields = _fields(document, RULE_FIELDS, required=RULE_FIELDS)
+                count = state.add_rule(fields["match"], fields["answer"])
                 self.send_json(201, {"rules": count})
             elif route == ("POST", "/_external/fail"):
+                fields = _fields(document, FAIL_FIELDS, required={"mode"})
                 pending = state.fail_next(
-                    document["mode"], int(document.get("count", 1)), document.get("seconds")
+                    fields["mode"], fields.get("count", 1), fields.get("seconds")
                 )
                 self.send_json(201, {"pending": pending})
             elif route == ("GET", "/_external/received"):
@@ -246,8 +270,21 @@ class ExternalStubHandler(JsonHandler):
                 self.send_json(200, {})
             else:
                 self.send_json(404, {"error": f"no control endpoint {self.command} {path}"})
-        except (KeyError, TypeError, ValueError) as error:
-            self.send_json(400, {"error": f"bad control request: {error!r}"})
+        except ValueError as error:
+            self.send_json(400, {"error": str(error)})
+
+
+def _fields(document: Any, allowed: frozenset[str], required: set[str] | frozenset[str]) -> Any:
+    """The control request's object, refused with a ValueError naming what is wrong."""
+    if not isinstance(document, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = document.keys() - allowed
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}")
+    missing = set(required) - document.keys()
+    if missing:
+        raise ValueError(f"missing fields {sorted(missing)}")
+    return document
 
 
 class ExternalSystemStub(LocalService):
@@ -301,5 +338,4 @@ class ExternalSystemStub(LocalService):
 
 def serve_main(host: str = "127.0.0.1", port: int = 0) -> int:
     """`python -m localdev external`: serve until SIGINT/SIGTERM."""
-    stub = ExternalSystemStub(host=host, port=port).start()
-    return serve_until_signalled(stub.base_url, stub.stop)
+    return serve_main_of("external", host, port, lambda: ExternalSystemStub(host=host, port=port))

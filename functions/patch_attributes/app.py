@@ -40,10 +40,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         written = result.detail
         audited = written is not None and best_effort(
             "Publishing ParticipantAttributesPatched",
-            "AuditPublishFailed",
             lambda: wiring.publisher().publish(PATCHED, [patched_detail(written, result.refused)]),
             logger,
         )
+        if written is not None and not audited:
+            metrics.add_metric(name="AuditPublishFailed", unit="Count", value=1)
         return {
             "outcome": result.outcome,
             "reason": result.reason,

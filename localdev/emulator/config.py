@@ -27,14 +27,61 @@ class EmulatorConfig:
     port: int = 0
 
     def __post_init__(self) -> None:
+        # Types first: a setting of the wrong type (e.g. "300" from a JSON body) would be
+        # accepted here and break a later request instead.
+        for name in ("client_id", "client_secret", "host"):
+            require_text(getattr(self, name), name, empty=name == "client_secret")
+        require_number(self.token_ttl_seconds, "token_ttl_seconds", above=0)
+        require_number(self.rate_window_seconds, "rate_window_seconds", above=0)
+        require_whole(self.rate_limit, "rate_limit", minimum=1)
+        require_whole(self.max_request_bytes, "max_request_bytes", minimum=1)
+        require_whole(self.port, "port", minimum=0, maximum=65535)
         if self.ended_conversation_writes not in ("accept", "not_found"):
             raise ValueError("ended_conversation_writes must be 'accept' or 'not_found'")
-        if self.token_ttl_seconds <= 0:
-            raise ValueError("token_ttl_seconds must be > 0")
-        if self.rate_limit < 1 or self.rate_window_seconds <= 0:
-            raise ValueError("rate_limit must be >= 1 and rate_window_seconds > 0")
-        if self.max_request_bytes < 1:
-            raise ValueError("max_request_bytes must be >= 1")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def require_text(value: Any, name: str, empty: bool = False) -> str:
+    if not isinstance(value, str) or (not empty and not value):
+        raise ValueError(
+            f"{name} must be a{'' if empty else ' non-empty'} string, got {_kind(value)}"
+        )
+    return value
+
+
+def require_whole(
+    value: Any, name: str, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """An int (not a bool, not "1", not 1.5) within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {_kind(value)} {value!r:.40}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def require_number(
+    value: Any,
+    name: str,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """An int or a float (not a bool, not "1"), >= minimum or > above, <= maximum."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(f"{name} must be a number, got {_kind(value)} {value!r:.40}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {value}")
+    if above is not None and value <= above:
+        raise ValueError(f"{name} must be > {above:g}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:g}, got {value}")
+    return float(value)

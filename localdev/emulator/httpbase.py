@@ -184,6 +184,21 @@ def serve_until_signalled(base_url: str, stop: Callable[[], None]) -> int:
     return 0
 
 
+def serve_main_of(name: str, host: str, port: int, build: Callable[[], LocalService]) -> int:
+    """`python -m localdev emulator|external`: start, serve until signalled, stop. A port out
+    of range, one in use or a host that does not resolve is one line on stderr, status 2."""
+    if not 0 <= port <= 65535:
+        print(f"localdev {name}: --port must be 0-65535, got {port}", file=sys.stderr)
+        return 2
+    try:
+        service = build().start()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(f"localdev {name}: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+        return 2
+    return serve_until_signalled(service.base_url, service.stop)
+
+
 class LocalService:
     """start()/stop()/`with` and `base_url` for a server that runs in a daemon thread.
     Subclasses say how to build their server and what to call themselves in errors."""

@@ -22,7 +22,7 @@ from localdev.emulator.httpbase import (
     LocalService,
     QuietThreadingServer,
     parse_json,
-    serve_until_signalled,
+    serve_main_of,
 )
 from localdev.emulator.state import EmulatorState, Fault, RateDecision, WriteRefused
 
@@ -343,7 +343,12 @@ class EmulatorHandler(JsonHandler):
             self.send_json(404, {"error": f"no control endpoint {self.command} {path}"})
             return
         try:
-            status, answer = self._control_action(action, params, parse_json(body))
+            document = parse_json(body)
+        except ValueError as error:
+            self.send_json(400, {"error": f"the body is not valid JSON: {error}"})
+            return
+        try:
+            status, answer = self._control_action(action, params, document)
         except KeyError as error:
             self.send_json(404, {"error": str(error.args[0] if error.args else error)})
         except (ValueError, TypeError) as error:
@@ -460,5 +465,6 @@ class GenesysEmulator(LocalService):
 
 def serve_main(host: str = "127.0.0.1", port: int = 0) -> int:
     """`python -m localdev emulator`: serve with default settings until SIGINT/SIGTERM."""
-    emulator = GenesysEmulator(EmulatorConfig(host=host, port=port)).start()
-    return serve_until_signalled(emulator.base_url, emulator.stop)
+    return serve_main_of(
+        "emulator", host, port, lambda: GenesysEmulator(EmulatorConfig(host=host, port=port))
+    )

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from localdev.emulator.config import EmulatorConfig
+from localdev.emulator.config import (
+    EmulatorConfig,
+    require_number,
+    require_text,
+    require_whole,
+)
 
 # mediaType -> the participant's list of communications in the generic Conversation model.
 MEDIA_COMMUNICATIONS = {
@@ -30,6 +35,12 @@ PARTICIPANT_FIELDS = frozenset(
 PARTICIPANT_STATES = frozenset({"connected", "disconnected", "terminated"})
 DEFAULT_CUSTOMER_ANI = "tel:+13175550100"
 DEFAULT_DNIS = "tel:+18005550199"
+MAX_DELAY_SECONDS = 300.0  # longer than any client here waits
+
+
+def id_key(value: str) -> str:
+    """Genesys ids are UUIDs compared case-insensitively (it answers them in lower case)."""
+    return value.lower()
 
 
 def now_iso() -> str:
@@ -71,7 +82,8 @@ class Conversation:
     end_time: str | None = None
 
     def participant(self, participant_id: str) -> Participant | None:
-        return next((p for p in self.participants if p.id == participant_id), None)
+        wanted = id_key(participant_id)
+        return next((p for p in self.participants if p.id == wanted), None)
 
     def stored_view(self) -> dict[str, Any]:
         """What create_conversation returns: the conversation as the emulator stores it."""
@@ -335,16 +347,21 @@ class EmulatorState:
         delay_seconds: float = 0.0,
         body: Any = None,
     ) -> dict[str, Any]:
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        # Checked here, not where the fault is served: a bad value must be refused now,
+        # not break the request that meets it.
+        method = require_text(method, "method")
+        path_pattern = require_text(path_pattern, "path_pattern")
+        require_whole(count, "count", minimum=1)
+        if status is not None:
+            require_whole(status, "status", minimum=100, maximum=599)
+        if retry_after is not None and not isinstance(retry_after, str):
+            # a string is sent as it is: an HTTP date, or a value a client must survive
+            require_whole(retry_after, "retry_after", minimum=0)
+        delay_seconds = require_number(
+            delay_seconds, "delay_seconds", minimum=0, maximum=MAX_DELAY_SECONDS
+        )
         if status is None and delay_seconds <= 0:
             raise ValueError("a fault needs a status, a delay_seconds > 0, or both")
-        if status is not None and not 100 <= status <= 599:
-            raise ValueError("status must be an HTTP status code")
-        if isinstance(retry_after, str):
-            pass  # sent as it is: an HTTP date, or a value a client must survive
-        elif retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise ValueError("retry_after must be seconds >= 0 or a string (an HTTP date)")
         try:
             pattern = re.compile(path_pattern)
         except re.error as error:
@@ -425,7 +442,11 @@ class EmulatorState:
         participants: list[dict[str, Any]] | None = None,
         conversation_id: str | None = None,
     ) -> dict[str, Any]:
-        media_type = media_type.upper()
+        media_type = require_text(media_type, "media_type").upper()
+        if message_type is not None:
+            message_type = require_text(message_type, "message_type")
+        if conversation_id is not None:
+            conversation_id = id_key(require_text(conversation_id, "conversation_id"))
         if media_type not in MEDIA_COMMUNICATIONS:
             raise ValueError(f"media_type must be one of {sorted(MEDIA_COMMUNICATIONS)}")
         if message_type is not None and media_type != "MESSAGE":
@@ -472,7 +493,7 @@ class EmulatorState:
     def stored_conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """The conversation as stored (what create_conversation returned), or None."""
         with self._lock:
-            conversation = self._conversations.get(conversation_id)
+            conversation = self._conversations.get(id_key(conversation_id))
             return None if conversation is None else conversation.stored_view()
 
     def conversation_view(
@@ -483,7 +504,7 @@ class EmulatorState:
         None when unknown, or when a media endpoint is asked for another media's conversation.
         """
         with self._lock:
-            conversation = self._conversations.get(conversation_id)
+            conversation = self._conversations.get(id_key(conversation_id))
             if conversation is None:
                 return None
             if media_type is None:
@@ -507,7 +528,7 @@ class EmulatorState:
         except ValueError as error:
             raise WriteRefused(400, "bad.request", str(error)) from None
         with self._lock:
-            conversation = self._conversations.get(conversation_id)
+            conversation = self._conversations.get(id_key(conversation_id))
             if conversation is None or (
                 media_type is not None and conversation.media_type != media_type
             ):
@@ -533,7 +554,7 @@ class EmulatorState:
             return patched
 
     def _conversation(self, conversation_id: str) -> Conversation:
-        conversation = self._conversations.get(conversation_id)
+        conversation = self._conversations.get(id_key(conversation_id))
         if conversation is None:
             raise KeyError(f"conversation {conversation_id} not found")
         return conversation
@@ -562,7 +583,7 @@ def _build_participant(spec: Any, media_type: str, index: int) -> Participant:
     if address is None and media_type == "VOICE":
         address = ani if purpose == "customer" else dnis
     return Participant(
-        id=spec.get("id") or str(uuid.uuid4()),
+        id=id_key(spec.get("id") or str(uuid.uuid4())),
         purpose=purpose,
         attributes=validate_attributes(
             spec.get("attributes", {}), f"participants[{index}].attributes"

@@ -102,7 +102,7 @@ def test_a_message_in_any_dead_letter_queue_raises_an_alarm(queue: str) -> None:
     watching = [
         alarm
         for alarm in ALARMS.values()
-        if alarm["Dimensions"]
+        if alarm.get("Dimensions")
         == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
     ]
     assert len(watching) == 1, f"{queue}: one alarm watches it"

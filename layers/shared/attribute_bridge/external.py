@@ -15,6 +15,7 @@ from typing import Any
 import requests
 from aws_lambda_powertools import Logger
 
+from attribute_bridge import metric_names
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import ConfigurationError, ExternalSystemError
 from attribute_bridge.http import require_https
@@ -61,6 +62,7 @@ class ExternalSystem:
             timeout = min(self._timeout, budget.remaining())
             if timeout <= 0.05:
                 raise ExternalSystemError("no time left in this invocation for the external call")
+            started = time.monotonic()
             try:
                 response = self._session.post(
                     self._url,
@@ -72,6 +74,7 @@ class ExternalSystem:
                 problem = None if response.status_code < 500 else f"answered {response.status_code}"
             except (requests.Timeout, requests.ConnectionError) as error:
                 response, problem = None, f"{type(error).__name__}"
+            _record_attempt(started, None if response is None else response.status_code)
             if problem is None and response is not None:
                 return self._answer(response)
             backoff = random.random() * min(2.0, 0.2 * 2 ** (attempt - 1))  # noqa: S311 (jitter)  # nosec B311
@@ -100,3 +103,12 @@ class ExternalSystem:
             raise ExternalSystemError(
                 "external system answered invalid JSON", response.status_code, retryable=False
             ) from None
+
+
+def _record_attempt(started: float, status: int | None) -> None:
+    """Metrics of one attempt: its latency, and a failure unless it answered 2xx."""
+    metric_names.emit(metric_names.EXTERNAL_CALL)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    metric_names.emit(metric_names.EXTERNAL_LATENCY, elapsed_ms, "Milliseconds")
+    if status is None or not 200 <= status < 300:
+        metric_names.emit(metric_names.EXTERNAL_FAILURE)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -61,7 +62,27 @@ def handle(
 ) -> dict[str, Any]:
     correlation_id = correlation_id_of(event)
     logger.set_correlation_id(correlation_id)
+    # Every line and metric of this invocation says which conversation and which function
+    # (scripts/trail.py follows a conversation by these; the dashboard splits by function).
+    logger.append_keys(conversationId=conversation_id_of(event))
+    metrics.add_dimension(name="function", value=function)
     budget = Budget.from_context(context)
+    try:
+        return _run(event, context, function, logger, metrics, step, correlation_id, budget)
+    finally:
+        logger.remove_keys(["conversationId"])
+
+
+def _run(
+    event: Any,
+    context: Any,
+    function: str,
+    logger: Logger,
+    metrics: Metrics,
+    step: Step,
+    correlation_id: str | None,
+    budget: Budget,
+) -> dict[str, Any]:
 
     def count(metric: str) -> None:
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
@@ -104,7 +125,8 @@ def handle(
         raise
     count(OUTCOME_METRICS.get(result["outcome"], "Other"))
     _report_refusals(result, logger, metrics)
-    logger.info("Step done", extra={k: v for k, v in result.items() if k != "attributes"})
+    done = {"reason": ""} | {k: v for k, v in result.items() if k != "attributes"}
+    logger.info("Step done", extra=done)
     return result
 
 
@@ -126,13 +148,13 @@ def _report_refusals(result: dict[str, Any], logger: Logger, metrics: Metrics) -
         logger.warning("Best-effort step after the write failed", extra={"warning": warning})
 
 
-def best_effort(what: str, metric: str, side_effect: Callable[[], Any], logger: Logger) -> bool:
+def best_effort(what: str, side_effect: Callable[[], Any], logger: Logger) -> bool:
     """A side effect after the step's write (the audit event after a PATCH): its failure is
-    logged and counted, never raised, because Lambda's retry would redo the write."""
+    logged, never raised, because Lambda's retry would redo the write. The caller counts
+    the failure (False) under its own metric."""
     try:
         side_effect()
     except Exception as error:  # whatever failed, the write stands
-        Metrics().add_metric(name=metric, unit=MetricUnit.Count, value=1)
         logger.error(
             f"{what} failed after the write; not retried",
             extra={"error": f"{type(error).__name__}: {error}"[:300]},
@@ -163,7 +185,7 @@ def _dead_letter(
     wiring.dead_letters().send(
         kept, function, outcome, str(error), correlation_id, function_arn=function_arn
     )
-    logger.info("Sent to the dead-letter queue", extra={"outcome": outcome})
+    logger.info("Sent to the dead-letter queue", extra={"outcome": outcome, "reason": str(error)})
     errors = getattr(error, "errors", [str(error)])
     return {"outcome": outcome, "error": str(error), "errors": errors}
 
@@ -300,6 +322,25 @@ def _build_idempotent(handler: Handler, key_path: str, expires_after_seconds: in
         return result
 
     return run
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def conversation_id_of(event: Any) -> str | None:
+    """The event's conversation id (lower case, as Genesys compares ids), best effort and
+    before validation: an app event's detail.conversationId or a Genesys event's
+    detail.eventBody.conversationId. Only a UUID is logged: nothing else of the input."""
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if not isinstance(detail, dict):
+        return None
+    body = detail.get("eventBody")
+    found = detail.get("conversationId")
+    if found is None and isinstance(body, dict):
+        found = body.get("conversationId")
+    if isinstance(found, str) and _UUID.match(found.lower()):
+        return found.lower()
+    return None
 
 
 DEAD_LETTERED_OUTCOMES = frozenset({"rejected", "failed"})

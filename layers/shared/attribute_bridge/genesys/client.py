@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import requests
 from aws_lambda_powertools import Logger
 
+from attribute_bridge import metric_names
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import (
     Conflict,
@@ -168,12 +169,27 @@ def _requests_http_client(session: requests.Session) -> Any:
                 )
             except (requests.Timeout, requests.ConnectionError) as error:
                 raise TransportError(f"{type(error).__name__}: {error}") from error
+            record_rate_limit(response.status_code, response.headers)
             wrapped = _SdkResponse(response)
             if not 200 <= wrapped.status < 300:
                 raise sdk.ApiException(http_resp=wrapped)
             return wrapped
 
     return RequestsHttpClient()
+
+
+def record_rate_limit(status: int, headers: Mapping[str, str]) -> None:
+    """Metrics of one Genesys answer: a request, a 429, and the rate-limit headroom the
+    `inin-ratelimit-*` headers give (the limit varies per endpoint: read, not assumed)."""
+    metric_names.emit(metric_names.GENESYS_REQUEST)
+    if status == 429:
+        metric_names.emit(metric_names.GENESYS_RATE_LIMITED)
+    try:
+        allowed = int(headers["inin-ratelimit-allowed"])
+        used = int(headers["inin-ratelimit-count"])
+    except (KeyError, ValueError):
+        return
+    metric_names.emit(metric_names.GENESYS_RATE_LIMIT_HEADROOM, max(0, allowed - used))
 
 
 class GenesysClient:
