@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install demo test test-python lint typecheck template build package-check bench openapi clean
+.PHONY: install demo test test-python lint typecheck template build package-check bench openapi reliability clean
 
 install: $(STAMP)
 
@@ -55,6 +55,10 @@ bench: install build
 
 openapi: install
 	$(PY) -m localdev openapi > docs/openapi.json
+
+# Runs the fault-matrix and bad-input tests and rewrites docs/RELIABILITY.md from them.
+reliability: install
+	$(PY) scripts/reliability_report.py
 
 clean:
 	rm -rf .aws-sam .venv .pytest_cache .mypy_cache .ruff_cache
