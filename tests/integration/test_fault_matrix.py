@@ -1345,12 +1345,12 @@ class OperationOutage(TableOutage):
     """DynamoDB fails for one table and some operations only (PutItem works, UpdateItem
     fails: the idempotency store failing half-way)."""
 
-    def __init__(self, table: str, operations: set[str]) -> None:
-        self.operations = operations
+    def __init__(self, table: str, operations: set[str], times: int = 1_000_000) -> None:
+        self.operations, self.times = operations, times
         super().__init__(table)
 
     def __call__(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
-        if model.name in self.operations:
+        if model.name in self.operations and self.calls < self.times:
             super().__call__(params=params, model=model, **kwargs)
 
 
@@ -1378,6 +1378,27 @@ def test_an_idempotency_store_failing_half_way_does_not_redo_the_step(
     assert requests_to(box, CALL_PATCH) == 1  # ... one Resolved, one PATCH
     assert len(logged(caplog, "Step done, but its idempotency record could not be completed")) == 1
     assert any(m.get("IdempotencyRecordNotSaved") == [1.0] for m in emf_metrics(capfd))
+
+
+def test_a_dead_letter_whose_idempotency_record_cannot_be_deleted_is_replayable(
+    box: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = seed(box)
+    table = box.resource_names["IdempotencyTable"]
+    box.external.fail_next("401")
+    with Ledger(
+        box,
+        "dead-lettered, then the idempotency record's delete fails once",
+        "external 401; DeleteItem on the idempotency table fails once",
+    ) as ledger:
+        outage = OperationOutage(table, {"DeleteItem"}, times=1)
+        assert ledger.deliver(live.event()) == ["failed"]
+        outage.end()
+        assert outage.calls == 1
+        only_dead_letter(ledger)  # one dead letter: the retry did not write another
+        assert len(logged(caplog, "Dead-lettered, but its idempotency record")) == 1
+        assert ledger.replay() == ["patched"]  # the record is gone: the replay runs
+    assert len(box.external.received) == 2 and live.attributes(box) == live.expected
 
 
 class LambdaTimedOut(BaseException):
