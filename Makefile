@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install demo test test-python lint typecheck template build package-check bench openapi dashboard clean
+.PHONY: install demo test test-python lint typecheck template build package-check bench openapi dashboard reliability clean
 
 install: $(STAMP)
 
@@ -59,6 +59,10 @@ openapi: install
 # The operations dashboard and alarms in template.yaml, from attribute_bridge/metric_names.py.
 dashboard: install
 	$(PY) scripts/dashboard.py
+
+# Runs the fault-matrix and bad-input tests and rewrites docs/RELIABILITY.md from them.
+reliability: install
+	$(PY) scripts/reliability_report.py
 
 clean:
 	rm -rf .aws-sam .venv .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,10 @@ fixed, without doing harm.
 
     python scripts/replay_dead_letters.py --stack participant-attributes-dev \\
         --function PatchAttributesFunction [--dry-run] [--max 100]
+
+The operator needs cloudformation:DescribeStacks and DescribeStackResource,
+lambda:GetFunctionConfiguration and InvokeFunction on the function, and
+sqs:ReceiveMessage, DeleteMessage and ChangeMessageVisibility on its queue.
 """
 
 from __future__ import annotations
@@ -237,7 +241,11 @@ def replay(
                     counts["would_replay"] += 1
                     _print(out, letter.report("would replay"))
                     continue
-                deliver(marked_as_replay(letter.event))
+                try:
+                    deliver(marked_as_replay(letter.event))
+                except Exception:
+                    _print(out, letter.report("invoke failed: kept, stopping"))
+                    raise
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 counts["replayed"] += 1
                 _print(out, letter.report("replayed"))

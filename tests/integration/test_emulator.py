@@ -663,6 +663,7 @@ def test_counters_are_keyed_by_route_template(emu: GenesysEmulator) -> None:
         "tokens_minted": 1,
         "rate_limited": 0,
         "faults_served": 0,
+        "attribute_writes": 3,
     }
 
 
@@ -686,6 +687,7 @@ def test_reset_forgets_everything_but_settings(make_emulator: EmulatorFactory) -
         "tokens_minted": 0,
         "rate_limited": 0,
         "faults_served": 0,
+        "attribute_writes": 0,
     }
     with pytest.raises(ApiException) as raised:  # tokens are forgotten; no fault left
         api.get_conversation(conversation_id)

@@ -207,7 +207,8 @@ class Ledger:
 
     def __post_init__(self) -> None:
         self.writes_before = applied_writes(self.box)
-        self.test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        # "path::test[id] (call)": the node id, whose parameter ids may hold spaces
+        self.test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
 
     def run(
         self, event: dict[str, Any], input_id: str | None = None, **after: Callable[[], Any]
@@ -444,7 +445,11 @@ def test_a_short_429_is_waited_out_within_the_invocation(
 ) -> None:
     live = seed(box)
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=429, count=1, retry_after=1)
-    with Ledger(box, "Genesys 429, Retry-After 1 s (fits in the invocation)") as ledger:
+    with Ledger(
+        box,
+        "Genesys 429, Retry-After 1 s (fits in the invocation)",
+        "emulator 429 once on PATCH, `Retry-After: 1`",
+    ) as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected
     assert requests_to(box, CALL_PATCH) == 2  # the 429, then the write after waiting
@@ -461,7 +466,11 @@ def test_a_429_longer_than_the_invocation_is_dead_lettered_then_replayed(
     # Retry-After 120 s > the 75 s timeout of the Genesys callers: every attempt hands
     # the wait back to Lambda's retry instead of sleeping through the invocation.
     box.emulator.inject_fault(method, path, status=429, count=3, retry_after=120)
-    with Ledger(box, f"Genesys 429 storm on {method}, Retry-After 120 s") as ledger:
+    with Ledger(
+        box,
+        f"Genesys 429 storm on {method}, Retry-After 120 s",
+        "429 x3 with `Retry-After: 120`: beyond the 60 s window, handed back at once",
+    ) as ledger:
         started = time.monotonic()
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         assert time.monotonic() - started < 5, "nobody slept through the Retry-After"
@@ -479,7 +488,11 @@ def test_a_real_rate_limit_storm_over_many_events_loses_none() -> None:
     config = EmulatorConfig(rate_limit=6, rate_window_seconds=600)
     with stack(emulator_config=config) as box:
         lives = [seed(box, media, n) for n, media in enumerate(["VOICE", "MESSAGE"] * 3)]
-        with Ledger(box, "Genesys rate limit exhausted for 10 min (6 events)") as ledger:
+        with Ledger(
+            box,
+            "Genesys rate limit exhausted for 10 min (6 events)",
+            "the emulator's own limiter: 6 requests per token per 600 s",
+        ) as ledger:
             first = ledger.deliver(*(live.event() for live in lives))
             # GET + PATCH per event: three events fit in the window, three do not
             assert first == ["patched"] * 3 + ["dead_lettered"] * 3
@@ -520,7 +533,7 @@ def test_a_few_409_conflicts_are_retried_within_the_invocation(
 ) -> None:
     live = seed(box)
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=409, count=2)
-    with Ledger(box, "Genesys 409 twice") as ledger:
+    with Ledger(box, "Genesys 409 twice", "409 x2 on PATCH") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected
     assert requests_to(box, CALL_PATCH) == 3 and len(backoff_waits) == 2
@@ -531,7 +544,7 @@ def test_persistent_409_conflicts_are_dead_lettered_then_replayed(
 ) -> None:
     live = seed(box)
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=409, count=REQUESTS_PER_EVENT_DELIVERY)
-    with Ledger(box, "Genesys 409 on every attempt") as ledger:
+    with Ledger(box, "Genesys 409 on every attempt", "409 x12 (3 attempts x 4 tries)") as ledger:
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         function, error = only_dead_letter(ledger)
         assert function == PATCH and "409" in error
@@ -548,7 +561,7 @@ def test_a_few_server_errors_are_retried_within_the_invocation(
     live = seed(box)
     box.emulator.inject_fault("GET", GET_PATH, status=status, count=1)
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=status, count=2)
-    with Ledger(box, f"Genesys {status} on the first tries") as ledger:
+    with Ledger(box, f"Genesys {status} on the first tries", "GET x1 and PATCH x2") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected
     assert requests_to(box, CALL_GET) == 2 and requests_to(box, CALL_PATCH) == 3
@@ -561,7 +574,7 @@ def test_persistent_server_errors_are_dead_lettered_then_replayed(
 ) -> None:
     live = seed(box, "MESSAGE")
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=status, count=REQUESTS_PER_EVENT_DELIVERY)
-    with Ledger(box, f"Genesys {status} on every attempt") as ledger:
+    with Ledger(box, f"Genesys {status} on every attempt", "x12 on PATCH (messaging)") as ledger:
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         function, error = only_dead_letter(ledger)
         assert function == PATCH and str(status) in error
@@ -574,7 +587,9 @@ def test_persistent_server_errors_are_dead_lettered_then_replayed(
 def test_a_hanging_request_times_out_and_is_retried(box: Sandbox) -> None:
     live = seed(box)
     box.emulator.inject_fault("GET", GET_PATH, status=None, count=1, delay_seconds=1.0)
-    with Ledger(box, "Genesys hangs once (read timeout)") as ledger:
+    with Ledger(
+        box, "Genesys hangs once (read timeout)", "GET delayed past the read timeout"
+    ) as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected
     assert requests_to(box, CALL_GET) == 2
@@ -586,7 +601,7 @@ def test_requests_that_keep_hanging_are_dead_lettered_then_replayed(box: Sandbox
     box.emulator.inject_fault(
         "GET", GET_PATH, status=None, count=REQUESTS_PER_EVENT_DELIVERY, delay_seconds=0.6
     )
-    with Ledger(box, "Genesys hangs on every attempt") as ledger:
+    with Ledger(box, "Genesys hangs on every attempt", "12 hanging GETs") as ledger:
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         function, error = only_dead_letter(ledger)
         assert function == FETCH and "Timeout" in error
@@ -596,7 +611,11 @@ def test_requests_that_keep_hanging_are_dead_lettered_then_replayed(box: Sandbox
 
 def test_a_token_revoked_mid_run_is_replaced_and_the_work_goes_on(box: Sandbox) -> None:
     lives = [seed(box, media, n) for n, media in enumerate(["VOICE", "MESSAGE"] * 2)]
-    with Ledger(box, "Genesys token revoked mid-run") as ledger:
+    with Ledger(
+        box,
+        "Genesys token revoked mid-run",
+        "`revoke_tokens()` between events and between two steps of one event",
+    ) as ledger:
         assert ledger.deliver(lives[0].event(), lives[1].event()) == ["patched"] * 2
         box.emulator.revoke_tokens()
         assert ledger.deliver(lives[2].event()) == ["patched"]
@@ -611,7 +630,11 @@ def test_a_token_revoked_mid_run_is_replaced_and_the_work_goes_on(box: Sandbox) 
 def test_token_endpoint_down_is_dead_lettered_then_replayed(box: Sandbox) -> None:
     first, second = seed(box, "VOICE", 1), seed(box, "MESSAGE", 2)
     box.emulator.inject_fault("POST", r"^/oauth/token$", status=503, count=3)
-    with Ledger(box, "Genesys token endpoint down (no token yet)") as ledger:
+    with Ledger(
+        box,
+        "Genesys token endpoint down (no token yet)",
+        "503 x3 on `/oauth/token`; then down again with a good token in SSM",
+    ) as ledger:
         assert ledger.deliver(first.event()) == ["dead_lettered"]
         function, error = only_dead_letter(ledger)
         assert function == FETCH and "token endpoint answered 503" in error
@@ -631,7 +654,11 @@ def test_a_conversation_that_ends_mid_chain_is_recorded_either_way(
     with stack(emulator_config=EmulatorConfig(ended_conversation_writes=writes)) as box:
         live = seed(box)
         answer = {"accept": "takes the write", "not_found": "answers 404"}[writes]
-        with Ledger(box, f"conversation ended mid-chain (Genesys {answer})") as ledger:
+        with Ledger(
+            box,
+            f"conversation ended mid-chain (Genesys {answer})",
+            "the conversation ends after FetchAttributes",
+        ) as ledger:
             end = functools.partial(box.emulator.end_conversation, live.conversation_id)
             assert terminal(ledger.run(live.event(), **{FETCH: end})) == outcome
         if outcome == "patched":
@@ -669,7 +696,11 @@ def test_a_write_for_a_participant_that_is_not_there_is_not_found(
 ) -> None:
     live = seed(box, "MESSAGE")
     missing = Live(live.conversation_id, str(uuid.uuid4()), "MESSAGE", {"case_id": "C-1"}, {})
-    with Ledger(box, "participant missing (write)") as ledger:
+    with Ledger(
+        box,
+        "participant missing (write)",
+        "UpdateRequested and an `attributes` event for a stranger",
+    ) as ledger:
         assert ledger.deliver(missing.update_requested({"case_status": "open"})) == ["not_found"]
         # the `attributes` topic names no purpose: the read that learns it finds out
         assert ledger.deliver(missing.event("attributes")) == ["not_found"]
@@ -729,7 +760,9 @@ def test_ssm_down_in_a_cold_container_is_dead_lettered_then_replayed(
 ) -> None:
     live = seed(box)
     outage = SsmOutage(kind)
-    with Ledger(box, f"SSM {kind}, no token cached") as ledger:
+    with Ledger(
+        box, f"SSM {kind}, no token cached", "botocore hook on the layer's cached SSM client"
+    ) as ledger:
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         function, error = only_dead_letter(ledger)
         assert function == FETCH and "SSM unavailable and no cached token" in error
@@ -750,7 +783,11 @@ def test_ssm_down_a_warm_container_uses_its_cached_token_until_it_expires(
     ) as box:
         lives = [seed(box, "VOICE", n) for n in range(3)]
         container = WarmContainer(box, PATCH)
-        with Ledger(box, "SSM throttled, warm container (cached token, then expiry)") as ledger:
+        with Ledger(
+            box,
+            "SSM throttled, warm container (cached token, then expiry)",
+            "cached token used until it expires",
+        ) as ledger:
             first = lives[0].update_requested(lives[0].answer)
             assert ledger.note(first, container.invoke(first)["outcome"]) == "patched"
             expires_at = stored_token(box)["expires_at"]
@@ -836,7 +873,9 @@ def test_putevents_failed_entries_are_retried_not_dropped(box: Sandbox) -> None:
     # In the chain: the Fetched event is refused once, retried, and delivered once.
     live = seed(box)
     PutEventsFault(box, attempts=1)
-    with Ledger(box, "EventBridge PutEvents: entry refused once") as ledger:
+    with Ledger(
+        box, "EventBridge PutEvents: entry refused once", "200 with `FailedEntryCount`"
+    ) as ledger:
         run = ledger.run(live.event())
         assert [step.function for step in run.steps] == list(CHAIN)  # one Fetched, once
         assert terminal(run) == "patched"
@@ -857,7 +896,9 @@ def test_putevents_failing_every_time_is_dead_lettered_then_replayed(
     # 3 attempts of the publisher per invocation (1 if the call itself errors), 3 invocations
     fault = PutEventsFault(box, attempts=3 if error else 9, error=error)
     with Ledger(
-        box, f"EventBridge PutEvents {'error' if error else 'refusing every entry'}"
+        box,
+        f"EventBridge PutEvents {'error' if error else 'refusing every entry'}",
+        "`InternalException` x3" if error else "9 refused attempts",
     ) as ledger:
         assert ledger.deliver(live.event()) == ["dead_lettered"]
         function, message = only_dead_letter(ledger)
@@ -889,7 +930,11 @@ class TableOutage:
 def test_idempotency_table_down_is_dead_lettered_then_replayed(box: Sandbox) -> None:
     first, second = seed(box, "VOICE", 1), seed(box, "MESSAGE", 2)
     table = box.resource_names["IdempotencyTable"]
-    with Ledger(box, "DynamoDB idempotency table unavailable") as ledger:
+    with Ledger(
+        box,
+        "DynamoDB idempotency table unavailable",
+        "for the whole chain, then only during PatchAttributes",
+    ) as ledger:
         outage = TableOutage(table)
         assert ledger.deliver(first.event()) == ["dead_lettered"]
         assert requests_to(box, CALL_GET) == 0  # nothing is done without the table
@@ -923,7 +968,7 @@ def test_a_few_external_500s_are_retried_within_the_invocation(
 ) -> None:
     live = seed(box)
     box.external.fail_next("500", count=2)
-    with Ledger(box, "external system 500 twice") as ledger:
+    with Ledger(box, "external system 500 twice", "stub answers 500 twice") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected
     assert len(box.external.received) == 3 and len(external_waits) == 2
@@ -939,7 +984,11 @@ def test_an_external_system_that_keeps_failing_is_dead_lettered_then_replayed(
         live = seed(box)
         box.external.fail_next(mode, count=3 * 3, seconds=0.8)  # 3 tries x 3 invocations
         what = "answers 500" if mode == "500" else "slower than its timeout"
-        with Ledger(box, f"external system {what} on every attempt") as ledger:
+        with Ledger(
+            box,
+            f"external system {what} on every attempt",
+            "9 failures (3 tries x 3 invocations), timeout 0.25 s",
+        ) as ledger:
             assert ledger.deliver(live.event()) == ["dead_lettered"]
             function, error = only_dead_letter(ledger)
             assert function == SYNC
@@ -958,7 +1007,9 @@ def test_an_unusable_external_answer_is_dead_lettered_with_the_reason_then_repla
 ) -> None:
     live = seed(box)
     box.external.fail_next(mode)
-    with Ledger(box, f"external system: {mode}") as ledger:
+    with Ledger(
+        box, f"external system: {mode}", "dead-lettered by the handler at once, with the reason"
+    ) as ledger:
         # retrying cannot help: dead-lettered by the handler, at once, with the reason
         assert ledger.deliver(live.event()) == ["failed"]
         function, found = only_dead_letter(ledger)
@@ -978,7 +1029,11 @@ def test_non_string_external_values_become_strings_and_the_unusable_ones_are_nam
     live = seed(box)
     box.env_overrides["Parameters"] = {"WRITABLE_ATTRIBUTES": "case_*,crm_*"}
     box.external.fail_next("non_string")
-    with Ledger(box, "external system: non-string values") as ledger:
+    with Ledger(
+        box,
+        "external system: non-string values",
+        "numbers/booleans written as strings; object and list refused by key",
+    ) as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == {
         **live.expected,
@@ -995,7 +1050,11 @@ def test_an_oversized_external_value_is_refused_by_key_and_the_rest_written(
 ) -> None:
     live = seed(box, "MESSAGE")
     box.external.fail_next("oversized")
-    with Ledger(box, "external system: oversized value") as ledger:
+    with Ledger(
+        box,
+        "external system: oversized value",
+        "a 10,000-character value refused by key, the rest written",
+    ) as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected  # all but case_notes
     (record,) = [r for r in caplog.records if r.getMessage() == "Keys not written"]
@@ -1043,7 +1102,11 @@ def test_every_step_does_its_work_once_when_its_input_comes_three_times(box: San
 
 def test_events_out_of_order_end_in_the_same_attributes(box: Sandbox) -> None:
     live = seed(box, "VOICE")
-    with Ledger(box, "events out of order (attributes before customer.start)") as ledger:
+    with Ledger(
+        box,
+        "events out of order (attributes before customer.start)",
+        "`attributes` before `customer.start`, then the echo of the write",
+    ) as ledger:
         assert ledger.deliver(live.event("attributes")) == ["patched"]
         assert ledger.deliver(live.event("customer.start")) == ["no_change"]
         # the write makes Genesys send an `attributes` event: it must end the loop
@@ -1058,7 +1121,11 @@ def test_an_event_days_old_is_dropped_with_the_reason(caplog: pytest.LogCaptureF
     with stack(parameter_overrides={"MaxEventAgeSeconds": "14400"}) as box:
         old, fresh = seed(box, "VOICE", 1), seed(box, "MESSAGE", 2)
         three_days_ago = int((time.time() - 3 * 24 * 3600) * 1000)
-        with Ledger(box, "an event three days old (default MaxEventAgeSeconds)") as ledger:
+        with Ledger(
+            box,
+            "an event three days old (default MaxEventAgeSeconds)",
+            "template default `MaxEventAgeSeconds` (14400)",
+        ) as ledger:
             assert ledger.deliver(old.event(eventTime=three_days_ago)) == ["dropped"]
             assert ledger.deliver(fresh.event()) == ["patched"]
         assert old.attributes(box) == old.before
@@ -1193,17 +1260,19 @@ def test_the_external_system_gets_an_idempotency_key_from_the_source_event(
 
 
 NOW_MS = int(time.time() * 1000)
+TOMORROW_MS = NOW_MS + 24 * 3600 * 1000
+THREE_DAYS_AGO = "three days ago"  # resolved when the test runs
 
 
 @pytest.mark.parametrize(
-    ("event_time", "envelope_time", "outcome", "error"),
+    ("event_time", "envelope_time", "outcome", "error", "how"),
     [
-        (float(NOW_MS), iso_now(), "patched", None),
-        (str(NOW_MS), iso_now(-3 * 24 * 3600), "dropped", None),
-        (None, iso_now(-3 * 24 * 3600), "dropped", None),
-        (None, "yesterday", "rejected", "no usable time"),
-        ("soon", None, "rejected", "no usable time"),
-        (NOW_MS + 24 * 3600 * 1000, iso_now(), "rejected", "in the future"),
+        (float(NOW_MS), iso_now(), "patched", None, "eventTime a float, envelope time now"),
+        (str(NOW_MS), THREE_DAYS_AGO, "dropped", None, "eventTime a string, envelope 3 days old"),
+        (None, THREE_DAYS_AGO, "dropped", None, "no eventTime, envelope time 3 days old"),
+        (None, "yesterday", "rejected", "no usable time", "no eventTime, envelope `yesterday`"),
+        ("soon", None, "rejected", "no usable time", "eventTime `soon`, no envelope time"),
+        (TOMORROW_MS, iso_now(), "rejected", "in the future", "eventTime tomorrow"),
     ],
     ids=[
         "float-eventTime-falls-back-to-the-envelope-time",
@@ -1219,23 +1288,25 @@ def test_event_time_checks_fail_closed(
     envelope_time: str | None,
     outcome: str,
     error: str | None,
+    how: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The template's default age limit (the sandbox lifts it for the fixed sample events).
     with stack(parameter_overrides={"MaxEventAgeSeconds": "14400"}) as box:
         live = seed(box)
         event = live.event()
-        body, fault = event["detail"]["eventBody"], f"eventTime {event_time!r:.30}"
+        body = event["detail"]["eventBody"]
         body.pop("eventTime")
         if event_time is not None:
             body["eventTime"] = event_time
         event.pop("time")
         if envelope_time is not None:
-            event["time"] = envelope_time
+            three_days_ago = iso_now(-3 * 24 * 3600)
+            event["time"] = three_days_ago if envelope_time == THREE_DAYS_AGO else envelope_time
         with Ledger(
             box,
             "an event time that is not an integer, missing or in the future",
-            f"{fault}, envelope time {envelope_time!r}",
+            how,
         ) as ledger:
             assert ledger.deliver(event) == [outcome]
             if error is not None:
@@ -1279,12 +1350,12 @@ class OperationOutage(TableOutage):
     """DynamoDB fails for one table and some operations only (PutItem works, UpdateItem
     fails: the idempotency store failing half-way)."""
 
-    def __init__(self, table: str, operations: set[str]) -> None:
-        self.operations = operations
+    def __init__(self, table: str, operations: set[str], times: int = 1_000_000) -> None:
+        self.operations, self.times = operations, times
         super().__init__(table)
 
     def __call__(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
-        if model.name in self.operations:
+        if model.name in self.operations and self.calls < self.times:
             super().__call__(params=params, model=model, **kwargs)
 
 
@@ -1312,6 +1383,27 @@ def test_an_idempotency_store_failing_half_way_does_not_redo_the_step(
     assert requests_to(box, CALL_PATCH) == 1  # ... one Resolved, one PATCH
     assert len(logged(caplog, "Step done, but its idempotency record could not be completed")) == 1
     assert any(m.get("IdempotencyRecordNotSaved") == [1.0] for m in emf_metrics(capfd))
+
+
+def test_a_dead_letter_whose_idempotency_record_cannot_be_deleted_is_replayable(
+    box: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = seed(box)
+    table = box.resource_names["IdempotencyTable"]
+    box.external.fail_next("401")
+    with Ledger(
+        box,
+        "dead-lettered, then the idempotency record's delete fails once",
+        "external 401; DeleteItem on the idempotency table fails once",
+    ) as ledger:
+        outage = OperationOutage(table, {"DeleteItem"}, times=1)
+        assert ledger.deliver(live.event()) == ["failed"]
+        outage.end()
+        assert outage.calls == 1
+        only_dead_letter(ledger)  # one dead letter: the retry did not write another
+        assert len(logged(caplog, "Dead-lettered, but its idempotency record")) == 1
+        assert ledger.replay() == ["patched"]  # the record is gone: the replay runs
+    assert len(box.external.received) == 2 and live.attributes(box) == live.expected
 
 
 class LambdaTimedOut(BaseException):
@@ -1444,9 +1536,12 @@ def test_retry_after_as_an_http_date_or_an_absurd_number(
     live = seed(box)
     count = 1 if first == "patched" else 3  # once, or on each of Lambda's 3 attempts
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=429, count=count, retry_after=header)
-    with Ledger(
-        box, f"Genesys 429 with Retry-After {retry_after}", f"Retry-After: {header}"
-    ) as ledger:
+    how = {
+        "http-date-in-2-s": "429 once, Retry-After an HTTP date 2 s ahead",
+        "86400": "429 on each attempt, Retry-After 86400 (a day)",
+        "http-date-tomorrow": "429 on each attempt, Retry-After an HTTP date a day ahead",
+    }[retry_after]
+    with Ledger(box, f"Genesys 429 with Retry-After {retry_after}", how) as ledger:
         started = time.monotonic()
         assert ledger.deliver(live.event()) == [first]
         assert time.monotonic() - started < 10

@@ -226,7 +226,10 @@ def test_a_failed_delivery_keeps_the_message() -> None:
         def refuse(event: dict[str, Any]) -> None:
             raise RuntimeError("Lambda refused the invoke")
 
+        out = io.StringIO()
         with pytest.raises(RuntimeError):
-            script.replay(sqs, url, refuse, STACK, limit=10, out=io.StringIO())
+            script.replay(sqs, url, refuse, STACK, limit=10, out=out)
 
         assert messages_left(sqs, url) == 1
+        (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
+        assert line["action"] == "invoke failed: kept, stopping"

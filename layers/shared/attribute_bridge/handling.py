@@ -318,7 +318,16 @@ def _build_idempotent(handler: Handler, key_path: str, expires_after_seconds: in
             # A dead-lettered event is not done: replaying it once its cause is fixed (the
             # external system's credentials, say) must run it again, not answer the stored
             # failure and drop the event, now out of its queue.
-            persistence.delete_record(data=event, exception=DeadLettered(result["outcome"]))
+            try:
+                persistence.delete_record(data=event, exception=DeadLettered(result["outcome"]))
+            except Exception as error:
+                # Lambda retries; the retry finds the stored failure and deletes it then.
+                _count_metric("IdempotencyStoreFailed")
+                Logger(child=True).error(
+                    "Dead-lettered, but its idempotency record could not be deleted; retrying",
+                    extra={"error": f"{type(error).__name__}: {error}"[:300]},
+                )
+                raise
         return result
 
     return run
