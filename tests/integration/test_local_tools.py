@@ -48,7 +48,7 @@ def post(url: str, body: Any, raw: bytes | None = None) -> requests.Response:
         ({"status": "503"}, "status must be a whole number, got str"),
         ({"status": 700}, "status must be <= 599"),
         ({"retry_after": -1}, "retry_after must be >= 0"),
-        ({"retry_after": "5"}, "retry_after must be a whole number"),
+        ({"retry_after": 2.5}, "retry_after must be a whole number"),  # a string: sent as is
         ({"method": 5}, "method must be a non-empty string, got int"),
         ({"path_pattern": "("}, "path_pattern is not a regular expression"),
         ({"status": None}, "a fault needs a status, a delay_seconds > 0, or both"),
