@@ -370,9 +370,9 @@ def test_only_the_token_path_can_read_the_genesys_client_credentials(
     } >= secrets
     # No other role or policy in the stack names them either.
     for logical_id, resource in stack.resources.items():
-        if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            if logical_id != f"{REFRESHER}Role":
-                assert not any(s in str(stack.local.resolve(resource)) for s in secrets), logical_id
+        iam = resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        if iam and logical_id != f"{REFRESHER}Role":
+            assert not any(s in str(stack.local.resolve(resource)) for s in secrets), logical_id
     # The readers do not even know the names; they know whom to ask for a token.
     for function in FUNCTIONS:
         environment = {**stack.environment(function)}
@@ -579,9 +579,10 @@ def test_the_api_function_has_no_dead_letter_queue_and_sends_to_none() -> None:
 
 # ---------------------------------------------------------------------------- API consumers
 
+ATTRIBUTES = "/conversations/{conversationId}/participants/{participantId}/attributes"
 ROUTE_SCOPES = {  # docs/SECURITY.md: one scope per route
-    "GET /conversations/{conversationId}/participants/{participantId}/attributes": "attributes/read",
-    "PATCH /conversations/{conversationId}/participants/{participantId}/attributes": "attributes/write",
+    f"GET {ATTRIBUTES}": "attributes/read",
+    f"PATCH {ATTRIBUTES}": "attributes/write",
     "POST /conversations/{conversationId}/sync": "attributes/sync",
 }
 
@@ -778,7 +779,10 @@ def test_the_source_ip_allow_list_denies_every_other_source_when_given() -> None
 
 
 def test_a_waf_web_acl_is_associated_with_the_stage_when_given() -> None:
-    acl = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0f1e2d3c-aaaa-bbbb-cccc-000000000000"
+    acl = (
+        "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/"
+        "0f1e2d3c-aaaa-bbbb-cccc-000000000000"
+    )
     assert "AWS::WAFv2::WebACLAssociation" not in deployed().types()
     stack = deployed(ApiWebAclArn=acl)
     (association,) = stack.of_type("AWS::WAFv2::WebACLAssociation").values()
