@@ -223,6 +223,16 @@ class LocalTokenRefresher:
         self.invocations = 0
         self.throttled = 0
 
+    @property
+    def running(self) -> bool:
+        return self._running.locked()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Held as a running invocation holds it (a test's "another container is minting")."""
+        with self._running:
+            yield
+
     def request_token(self, request: Mapping[str, Any], budget: Any) -> Mapping[str, Any]:
         from attribute_bridge.token_store import RefresherBusy
 
