@@ -190,3 +190,42 @@ def test_a_refresher_that_cannot_mint_leaves_waiting_readers_a_clear_error(box: 
     with pytest.raises(Unauthorized, match="could not mint"):
         store.access_token(Budget.seconds(5))
     assert box.emulator.counters()["tokens_minted"] == 0
+
+
+def test_the_api_with_its_own_genesys_client_gets_its_own_token() -> None:
+    import boto3
+
+    from localdev.sandbox import sandbox
+
+    own_client = {
+        "ApiGenesysClientIdParameter": "/api/genesys/client-id",
+        "ApiGenesysClientSecretParameter": "/api/genesys/client-secret",
+    }
+    with sandbox(parameter_overrides=own_client) as box:
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        for name, value in zip(
+            own_client.values(),
+            (box.emulator.config.client_id, box.emulator.config.client_secret),
+            strict=True,
+        ):
+            ssm.put_parameter(Name=name, Value=value, Type="SecureString")
+        event = json.loads((EVENTS / "api-get-attributes.json").read_text(encoding="utf-8"))
+        event["pathParameters"] = {
+            "conversationId": str(uuid.uuid4()),
+            "participantId": str(uuid.uuid4()),
+        }
+        box.ensure_conversation(event)
+
+        answer = box.invoke(API, event)
+
+        assert answer["statusCode"] == 200
+        api_token = box.environment(API)["GENESYS_TOKEN_PARAMETER"]
+        pipeline_token = box.environment(FETCH)["GENESYS_TOKEN_PARAMETER"]
+        assert api_token == "/participant-attributes/dev/genesys/api-token" != pipeline_token
+        assert ssm.get_parameter(Name=api_token)["Parameter"]["Type"] == "SecureString"
+        with pytest.raises(ssm.exceptions.ParameterNotFound):
+            ssm.get_parameter(Name=pipeline_token)  # the pipeline's token is not touched
+        # The pipeline mints its own; neither function ever held a secret.
+        assert box.invoke(FETCH, conversation_start(box))["outcome"] == "fetched"
+        assert box.emulator.counters()["tokens_minted"] == 2
+        assert box.token_refresher is not None and box.token_refresher.invocations == 2
