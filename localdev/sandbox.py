@@ -67,6 +67,27 @@ def _follow_stdout(service: str) -> None:
             handler.setStream(_CurrentStdout())
 
 
+@contextlib.contextmanager
+def _caller_log_keys_kept() -> Iterator[None]:
+    """Powertools loggers of one service share a formatter: the callee's handler would leave
+    its function name and correlation id on the caller's later log lines. Put them back."""
+    import logging
+
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+    formatters = [
+        handler.formatter
+        for handler in logging.getLogger(service).handlers
+        if isinstance(getattr(handler.formatter, "log_format", None), dict)
+    ]
+    saved = [dict(formatter.log_format) for formatter in formatters]  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        for formatter, keys in zip(formatters, saved, strict=True):
+            formatter.log_format.clear()  # type: ignore[union-attr]
+            formatter.log_format.update(keys)  # type: ignore[union-attr]
+
+
 class LambdaContext:
     """What Lambda passes as `context`, enough for Powertools and the time budget."""
 
@@ -151,7 +172,11 @@ class Sandbox:
         from attribute_bridge import wiring
 
         spec = self.template.functions[function_id]
-        with environment_set(self.environment(function_id)), wiring.another_container():
+        with (
+            _caller_log_keys_kept(),
+            environment_set(self.environment(function_id)),
+            wiring.another_container(),
+        ):
             context = LambdaContext(function_id, spec.timeout, spec.memory_size)
             return self.handler(function_id)(event, context)
 

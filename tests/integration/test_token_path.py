@@ -89,6 +89,18 @@ def test_a_function_with_no_token_gets_one_from_the_refresher_and_never_reads_th
         assert "GENESYS_CLIENT_SECRET_PARAMETER" not in box.environment(function)
 
 
+def test_the_callers_log_lines_keep_its_own_name_and_correlation_id(
+    box: Sandbox, capfd: pytest.CaptureFixture[str]
+) -> None:
+    event = conversation_start(box)
+    assert box.invoke(FETCH, event)["outcome"] == "fetched"  # the refresher ran inside it
+
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    done = [line for line in lines if line.get("message") == "Step done"]
+    assert [line["function_name"] for line in done] == [REFRESHER, FETCH]
+    assert done[-1]["correlation_id"] == event["detail"]["metadata"]["CorrelationId"]
+
+
 def test_a_revoked_token_is_replaced_through_the_refresher_and_the_call_retried_once(
     box: Sandbox,
 ) -> None:
