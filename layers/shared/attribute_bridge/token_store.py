@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -181,6 +182,7 @@ class TokenStore:
         sleep: Callable[[float], None] = time.sleep,
         refresher: TokenRefresher | None = None,
         client: str = "pipeline",
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         if (minter is None) == (refresher is None):
             raise ValueError("a TokenStore either mints (minter) or asks the refresher")
@@ -192,6 +194,7 @@ class TokenStore:
         self._client = client  # which Genesys OAuth client's token (the API may have its own)
         self._clock = clock
         self._sleep = sleep
+        self._jitter = jitter
         self._owner = str(uuid.uuid4())
         self._rejected: set[str] = set()
         self._last_good: StoredToken | None = None
@@ -279,19 +282,14 @@ class TokenStore:
         request: dict[str, Any] = {"client": self._client}
         if rejected:
             request["rejected"] = rejected
-        wait = 0.05
         while True:
             try:
                 answer = refresher.request_token(request, budget)
             except RefresherBusy:
-                # Another container's invoke is minting: wait for its token to reach SSM,
-                # and ask again if none comes (that mint may have failed).
-                if not budget.allows(wait):
-                    raise TokenUnavailable("timed out waiting for the token being minted") from None
-                self._sleep(wait)
-                wait = min(wait * 2, 1.0)
-                current = self._read(force=True)
-                if current is not None and self._usable(current):
+                # Another container's invoke is minting: wait for its token in SSM, and
+                # ask again only if it takes long (that mint may have failed).
+                current = self._wait_for_ssm(budget)
+                if current is not None:
                     return current
                 continue
             self.asked += 1
@@ -306,6 +304,22 @@ class TokenStore:
                 # credentials. A configuration error: retrying will not help.
                 raise Unauthorized(f"TokenRefresher could not mint: {answer.get('error')}")
             raise TokenUnavailable(f"TokenRefresher answered {outcome!r}")
+
+    def _wait_for_ssm(self, budget: Budget, polls: int = 5) -> StoredToken | None:
+        """Poll SSM with backoff (50 ms doubling, ~1.5 s in all) and jitter, so that 50
+        waiting containers do not read in step; an SSM throttle here is one more wait."""
+        for attempt in range(polls):
+            wait = 0.05 * 2**attempt * (0.5 + self._jitter())
+            if not budget.allows(wait):
+                raise TokenUnavailable("timed out waiting for the token being minted")
+            self._sleep(wait)
+            try:
+                current = self._read(force=True)
+            except TokenUnavailable:
+                continue  # SSM throttled too (many waiters): keep waiting
+            if current is not None and self._usable(current):
+                return current
+        return None
 
     def _mint_under_lease(
         self,
