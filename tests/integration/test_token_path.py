@@ -241,3 +241,17 @@ def test_the_api_with_its_own_genesys_client_gets_its_own_token() -> None:
         assert box.invoke(FETCH, conversation_start(box))["outcome"] == "fetched"
         assert box.emulator.counters()["tokens_minted"] == 2
         assert box.token_refresher is not None and box.token_refresher.invocations == 2
+
+
+def test_a_reader_gives_up_within_its_budget_when_the_mint_never_lands(box: Sandbox) -> None:
+    from attribute_bridge.errors import TokenUnavailable
+
+    refresher = box.token_refresher
+    assert refresher is not None
+    store = reader(box)
+    began = time.monotonic()
+    with refresher.busy(), pytest.raises(TokenUnavailable, match="timed out waiting"):
+        store.access_token(Budget.seconds(3.0))  # 2 s to spend (1 s reserve)
+    assert time.monotonic() - began < 2.5  # it stopped inside the budget, did not overrun
+    assert refresher.throttled >= 2  # and asked again after a round of SSM reads
+    assert box.emulator.counters()["tokens_minted"] == 0
