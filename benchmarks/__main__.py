@@ -55,6 +55,12 @@ def _burst_real(quick: bool) -> Report:
     return run_burst_real_proportions(1000, arrival_seconds=2.0)
 
 
+def _token_mint(quick: bool) -> Report:
+    from benchmarks.token_mint import run_token_mint
+
+    return run_token_mint(8, trials=1) if quick else run_token_mint(50, trials=5)
+
+
 # Order: the in-process warm measurement runs before the scenarios that fill the process
 # with thousands of conversations' worth of objects.
 SCENARIOS: dict[str, Callable[[bool], Report]] = {
@@ -63,6 +69,7 @@ SCENARIOS: dict[str, Callable[[bool], Report]] = {
     "economy": _economy,
     "burst": _burst,
     "burst-real": _burst_real,
+    "token-mint": _token_mint,
 }
 
 

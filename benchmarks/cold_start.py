@@ -89,7 +89,13 @@ class Variant:
 VARIANTS = (
     Variant("ours", "(a) our handler, token in SSM", "handler"),
     Variant("naive", "(b) eager `import PureCloudPlatformClientV2`, then (a)", "handler", True),
-    Variant("ours_mint", "(a) our handler, no token in SSM yet (mints)", "handler", False, False),
+    Variant(
+        "ours_mint",
+        "(a) our handler, no token in SSM yet (mints itself under the lease: the older design)",
+        "handler",
+        False,
+        False,
+    ),
     Variant("import_ours", "import only: handler module", "import"),
     Variant("import_sdk", "import only: bare `import PureCloudPlatformClientV2`", "sdk"),
 )
@@ -199,6 +205,7 @@ class Aws:
     clients: dict[str, Any]
     environment: dict[str, str]  # the function's variables, from template.yaml
     token_parameter: str
+    credentials: dict[str, str]  # TokenRefresher's variables naming the client id and secret
 
 
 @contextmanager
@@ -246,21 +253,24 @@ def moto_server(emulator: Any) -> Iterator[Aws]:
             },
             resource_names=names,
         )
-        for parameter, value in (
-            ("GenesysClientIdParameter", emulator.config.client_id),
-            ("GenesysClientSecretParameter", emulator.config.client_secret),
+        refresher = template.functions["TokenRefresherFunction"].environment
+        credentials = {
+            name: refresher[name]
+            for name in ("GENESYS_CLIENT_ID_PARAMETER", "GENESYS_CLIENT_SECRET_PARAMETER")
+        }
+        for variable, value in (
+            ("GENESYS_CLIENT_ID_PARAMETER", emulator.config.client_id),
+            ("GENESYS_CLIENT_SECRET_PARAMETER", emulator.config.client_secret),
         ):
             clients["ssm"].put_parameter(
-                Name=str(template.parameters[parameter]),
-                Value=value,
-                Type="SecureString",
-                Overwrite=True,
+                Name=credentials[variable], Value=value, Type="SecureString", Overwrite=True
             )
         yield Aws(
             endpoint=endpoint,
             clients=clients,
             environment=dict(template.functions[FUNCTION_ID].environment),
-            token_parameter=str(template.parameters["GenesysTokenParameter"]),
+            token_parameter=template.functions[FUNCTION_ID].environment["GENESYS_TOKEN_PARAMETER"],
+            credentials=credentials,
         )
     finally:
         server.stop()
@@ -320,6 +330,18 @@ def child_environment(paths: Paths, aws: Aws) -> dict[str, str]:
     }
 
 
+def _mints_itself(variant: Variant, aws: Aws) -> dict[str, str]:
+    """Deployed, a function with no token invokes TokenRefresher (benchmarks/token_mint.py
+    compares the two designs); one child process cannot, so it mints under the lease."""
+    if variant.token_in_ssm:
+        return {}
+    return {
+        "TOKEN_REFRESHER_FUNCTION": "",
+        "TOKEN_LEASE_TABLE": "TokenLeaseTable",
+        **aws.credentials,
+    }
+
+
 def run_child(variant: Variant, paths: Paths, aws: Aws, emulator: Any) -> dict[str, Any]:
     """One cold start: returns the child's report plus the parent's view of it."""
     work = scratch_dir() / "runs"
@@ -364,7 +386,7 @@ def run_child(variant: Variant, paths: Paths, aws: Aws, emulator: Any) -> dict[s
     started = time.perf_counter()
     completed = subprocess.run(
         [PYTHON, *flags, str(CHILD), json.dumps(config)],
-        env=child_environment(paths, aws),
+        env=child_environment(paths, aws) | _mints_itself(variant, aws),
         cwd=str(paths.home),
         capture_output=True,
         text=True,

@@ -17,6 +17,10 @@ COMMANDS = (
         ".venv/bin/python -m benchmarks burst-real",
         "scenario 3 again at Genesys's real limit, time compressed 6x",
     ),
+    (
+        ".venv/bin/python -m benchmarks token-mint",
+        "scenario 5: N cold readers, the token lease against invoking TokenRefresher",
+    ),
     (".venv/bin/python -m benchmarks --quick", "every scenario at smoke-test size"),
 )
 

@@ -7,6 +7,8 @@
   (as `sam local invoke` computes it), plus overrides in sam's `--env-vars` format.
 - Events the functions emit on the app's bus are captured (a catch-all rule to an SQS
   queue, delivered by moto) so that a runner can route them by the template's rules.
+- A function that invokes TokenRefresher for a token runs its handler in-process, one
+  invocation at a time like its reserved concurrency of 1 (LocalTokenRefresher).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +67,27 @@ def _follow_stdout(service: str) -> None:
             handler.setStream(_CurrentStdout())
 
 
+@contextlib.contextmanager
+def _caller_log_keys_kept() -> Iterator[None]:
+    """Powertools loggers of one service share a formatter: the callee's handler would leave
+    its function name and correlation id on the caller's later log lines. Put them back."""
+    import logging
+
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+    formatters = [
+        handler.formatter
+        for handler in logging.getLogger(service).handlers
+        if isinstance(getattr(handler.formatter, "log_format", None), dict)
+    ]
+    saved = [dict(formatter.log_format) for formatter in formatters]  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        for formatter, keys in zip(formatters, saved, strict=True):
+            formatter.log_format.clear()  # type: ignore[union-attr]
+            formatter.log_format.update(keys)  # type: ignore[union-attr]
+
+
 class LambdaContext:
     """What Lambda passes as `context`, enough for Powertools and the time budget."""
 
@@ -95,6 +119,7 @@ class Sandbox:
     resource_names: dict[str, str]
     capture_queue_url: str
     env_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    token_refresher: LocalTokenRefresher | None = None  # set by sandbox()
     _modules: dict[str, ModuleType] = field(default_factory=dict)
 
     # ---- functions ------------------------------------------------------------------------
@@ -140,6 +165,20 @@ class Sandbox:
             _follow_stdout(os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
             self._modules[function_id] = module
         return self._modules[function_id]
+
+    def invoke_nested(self, function_id: str, event: Any) -> Any:
+        """A synchronous invoke made by a running function: the callee runs with its own
+        environment and adapters; the caller's (its warm caches) are back afterwards."""
+        from attribute_bridge import wiring
+
+        spec = self.template.functions[function_id]
+        with (
+            _caller_log_keys_kept(),
+            environment_set(self.environment(function_id)),
+            wiring.another_container(),
+        ):
+            context = LambdaContext(function_id, spec.timeout, spec.memory_size)
+            return self.handler(function_id)(event, context)
 
     # ---- what happened ------------------------------------------------------------------
 
@@ -199,6 +238,41 @@ class Sandbox:
             answer={"case_status": "open", "case_priority": "normal", "crm_segment": "seeded"},
         )
         return conversation_id
+
+
+class LocalTokenRefresher:
+    """TokenRefresher invoked synchronously, as Lambda would with its reserved concurrency
+    of 1: its real handler, in-process; a call while one runs is throttled (RefresherBusy)."""
+
+    def __init__(self, box: Sandbox, function_id: str = "TokenRefresherFunction") -> None:
+        self._box = box
+        self._function_id = function_id
+        self._running = threading.Lock()
+        self.invocations = 0
+        self.throttled = 0
+
+    @property
+    def running(self) -> bool:
+        return self._running.locked()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Held as a running invocation holds it (a test's "another container is minting")."""
+        with self._running:
+            yield
+
+    def request_token(self, request: Mapping[str, Any], budget: Any) -> Mapping[str, Any]:
+        from attribute_bridge.token_store import RefresherBusy
+
+        if not self._running.acquire(blocking=False):
+            self.throttled += 1
+            raise RefresherBusy(self._function_id)
+        try:
+            self.invocations += 1
+            result: Mapping[str, Any] = self._box.invoke_nested(self._function_id, dict(request))
+            return result
+        finally:
+            self._running.release()
 
 
 def _event_ids(event: Any) -> tuple[str, str | None, str] | None:
@@ -291,12 +365,13 @@ def _create_aws_resources(template_path: Path) -> tuple[dict[str, str], str]:
 
 def _store_credentials(template: Template, emulator: GenesysEmulator) -> None:
     ssm = _client("ssm")
-    for parameter, value in (
-        ("GenesysClientIdParameter", emulator.config.client_id),
-        ("GenesysClientSecretParameter", emulator.config.client_secret),
+    names = template.functions["TokenRefresherFunction"].environment  # only it may read them
+    for variable, value in (
+        ("GENESYS_CLIENT_ID_PARAMETER", emulator.config.client_id),
+        ("GENESYS_CLIENT_SECRET_PARAMETER", emulator.config.client_secret),
     ):
         ssm.put_parameter(
-            Name=str(template.parameters[parameter]),
+            Name=names[variable],
             Value=value,
             Type="SecureString",
             Overwrite=True,
@@ -323,6 +398,7 @@ def sandbox(
     if str(LAYER_SOURCE) not in sys.path:
         sys.path.insert(0, str(LAYER_SOURCE))  # the layer, as Lambda puts it on the path
     from attribute_bridge import aws as aws_adapters
+    from attribute_bridge import wiring
 
     from localdev.moto_aws import local_aws
 
@@ -344,15 +420,18 @@ def sandbox(
         }
         template = load_template(template_path, parameter_overrides=overrides, resource_names=names)
         _store_credentials(template, emulator)
+        box = Sandbox(
+            template=template,
+            emulator=emulator,
+            external=external,
+            resource_names=names,
+            capture_queue_url=capture_url,
+            env_overrides=dict(env_overrides or {}),
+        )
+        box.token_refresher = LocalTokenRefresher(box)
         try:
-            yield Sandbox(
-                template=template,
-                emulator=emulator,
-                external=external,
-                resource_names=names,
-                capture_queue_url=capture_url,
-                env_overrides=dict(env_overrides or {}),
-            )
+            with wiring.run_locally(token_refresher=box.token_refresher):
+                yield box
         finally:
             # These clients belong to this moto; the next sandbox makes its own.
             aws_adapters.aws_client.cache_clear()

@@ -1,5 +1,7 @@
-"""TokenRefresher: on a schedule (and on demand) mint the Genesys token ahead of expiry
-and write it to SSM. The only writer in steady state; readers mint only under a lease."""
+"""TokenRefresher: mint the Genesys token ahead of expiry and write it to SSM: on a
+schedule, on demand, and when a function finds no usable token and invokes it. The only
+function that may read the client secret; its reserved concurrency of 1 makes every mint
+single-flight."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from attribute_bridge import wiring
 from attribute_bridge.budget import Budget
+from attribute_bridge.errors import InvalidInput
 from attribute_bridge.handling import handle
 from attribute_bridge.observability import traced
 from aws_lambda_powertools import Logger, Metrics
@@ -20,13 +23,23 @@ metrics = Metrics()
 @traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
+        request = event if isinstance(event, dict) else {}
         # {"force": true} (an on-demand invoke) mints even when the token is still fresh,
-        # e.g. after rotating the client secret.
-        force = isinstance(event, dict) and event.get("force") is True
-        minted, token = wiring.token_store().refresh(budget, force=force)
+        # e.g. after rotating the client secret. A function's invoke names its client and,
+        # after a 401, the fingerprint of the token Genesys refused ("rejected").
+        force = request.get("force") is True
+        rejected = request.get("rejected") if isinstance(request.get("rejected"), str) else None
+        client = request.get("client")
+        clients = wiring.minting_clients()
+        if isinstance(client, str) and client not in clients:
+            raise InvalidInput(f"no Genesys OAuth client {client!r} here", ["client"])
+        results = [
+            wiring.minting_store(name).refresh(budget, force=force, rejected=rejected)
+            for name in ((client,) if isinstance(client, str) else clients)
+        ]
         return {
-            "outcome": "token_minted" if minted else "token_fresh",
-            "expiresAt": token.expires_at,
+            "outcome": "token_minted" if any(minted for minted, _ in results) else "token_fresh",
+            "expiresAt": min(token.expires_at for _, token in results),
         }
 
     return handle(

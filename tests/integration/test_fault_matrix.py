@@ -855,7 +855,7 @@ def sandbox_client(service: str) -> Any:
 
 
 def stored_token(box: Sandbox) -> dict[str, Any]:
-    name = str(box.template.parameters["GenesysTokenParameter"])
+    name = box.environment("FetchAttributesFunction")["GENESYS_TOKEN_PARAMETER"]
     value = sandbox_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]
     return dict(json.loads(value["Value"]))
 

@@ -76,7 +76,7 @@ class Seen:
         return value
 
     def note_token(self) -> None:
-        name = str(self.box.template.parameters["GenesysTokenParameter"])
+        name = self.box.environment(FETCH)["GENESYS_TOKEN_PARAMETER"]
         with contextlib.suppress(Exception):  # none minted yet
             raw = local_client("ssm").get_parameter(Name=name, WithDecryption=True)
             self.tokens.add(json.loads(raw["Parameter"]["Value"])["access_token"])

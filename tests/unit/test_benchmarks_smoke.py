@@ -15,6 +15,7 @@ from benchmarks.cold_start import run_cold_start
 from benchmarks.common import BUILD_DIR, Report
 from benchmarks.economy import run_economy
 from benchmarks.report import render_document
+from benchmarks.token_mint import run_token_mint
 from benchmarks.warm import run_warm_overhead
 
 
@@ -58,10 +59,18 @@ def _burst_real() -> Report:
     return report
 
 
+def _token_mint() -> Report:
+    report = run_token_mint(4, trials=1)
+    for mode in ("lease", "refresher"):
+        (run,) = report["data"]["results"][mode]
+        assert run["mints"] == 1 and run["distinct_tokens"] == 1 and not run["errors"]
+    return report
+
+
 @pytest.mark.parametrize(
     "scenario",
-    [_cold_start, _warm, _economy, _burst, _burst_real],
-    ids=["cold_start", "warm_overhead", "economy", "burst", "burst_real"],
+    [_cold_start, _warm, _economy, _burst, _burst_real, _token_mint],
+    ids=["cold_start", "warm_overhead", "economy", "burst", "burst_real", "token_mint"],
 )
 def test_scenario_runs_at_a_tiny_size(scenario: Callable[[], Report]) -> None:
     report = scenario()

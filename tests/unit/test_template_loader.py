@@ -692,3 +692,47 @@ def test_route_main_rejects_bad_event_files(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "/app/prod/token"),
+        ({"TokenName": "/mine/token"}, "/mine/token"),
+    ],
+)
+def test_an_empty_parameter_chooses_a_per_stage_default_through_fn_if_in_fn_sub(
+    tmp_path: Path, overrides: dict[str, str], expected: str
+) -> None:
+    # The shape template.yaml uses for the SSM names: "" -> /participant-attributes/{Stage}/...
+    template = load(
+        tmp_path,
+        """
+        Parameters:
+          Stage: {Type: String, Default: prod}
+          TokenName: {Type: String, Default: ""}
+          Other: {Type: String, Default: ""}
+        Conditions:
+          HasTokenName: !Not [!Equals [!Ref TokenName, ""]]
+          HasBoth: !And [!Condition HasTokenName, !Not [!Equals [!Ref Other, ""]]]
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: f
+              Handler: app.h
+              Environment:
+                Variables:
+                  NAME: !If [HasTokenName, !Ref TokenName, !Sub "/app/${Stage}/token"]
+                  ARN: !Sub
+                    - "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${Name}"
+                    - {Name: !If [HasTokenName, !Ref TokenName, !Sub "/app/${Stage}/token"]}
+                  BOTH: !If [HasBoth, "yes", "no"]
+        """,
+        parameter_overrides=overrides,
+    )
+    environment = template.functions["Fn"].environment
+    assert environment["NAME"] == expected
+    assert environment["ARN"] == f"arn:aws:ssm:us-east-1:123456789012:parameter{expected}"
+    assert environment["BOTH"] == "no"
+    assert template.condition("HasTokenName") is bool(overrides)

@@ -1,4 +1,5 @@
-"""AWS adapters: SSM parameters, the token-minting lease (DynamoDB), EventBridge.
+"""AWS adapters: SSM parameters, TokenRefresher invoked for a token, the token-minting lease
+(DynamoDB, for the benchmarks of that design), EventBridge.
 
 boto3 and its clients are created on first use, once per container: importing boto3 and
 building three clients costs ~0.28 s and ~60 MB here, which a handler module's import
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from attribute_bridge.errors import PublishFailed
+from attribute_bridge.errors import PublishFailed, TokenUnavailable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from attribute_bridge.budget import Budget
 
 logger = Logger(child=True)
 
@@ -80,6 +83,56 @@ class ParameterStore:
         )
         # The next read must see this value, not the cached one.
         provider.clear_cache()
+
+
+class LambdaTokenRefresher:
+    """TokenRefresher invoked synchronously (RequestResponse) for a token.
+
+    Its client does not retry: a throttle (TooManyRequestsException: reserved concurrency
+    1, another invocation is minting) goes straight back to the TokenStore, which waits for
+    that token in SSM instead of queueing more invokes."""
+
+    def __init__(self, function_name: str, client: Any = None) -> None:
+        self._function = function_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or _lambda_client()
+
+    def request_token(self, request: Mapping[str, Any], budget: Budget) -> Mapping[str, Any]:
+        from attribute_bridge.token_store import RefresherBusy, TokenPathMisconfigured
+
+        try:
+            response = self.client.invoke(
+                FunctionName=self._function,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(request).encode(),
+            )
+        except Exception as error:
+            code = _error_code(error)
+            if code == "TooManyRequestsException":
+                raise RefresherBusy(self._function) from None
+            if code in ("AccessDeniedException", "ResourceNotFoundException"):
+                raise TokenPathMisconfigured(f"cannot invoke {self._function}: {code}") from None
+            raise TokenUnavailable(f"invoking {self._function} failed: {code or error}") from None
+        payload = response["Payload"].read()
+        if response.get("FunctionError"):
+            # Unhandled in the refresher (token endpoint down, SSM unavailable): transient.
+            raise TokenUnavailable(f"{self._function} failed: {payload[:200]!r}")
+        answer = json.loads(payload or b"{}")
+        return answer if isinstance(answer, dict) else {}
+
+
+@cache
+def _lambda_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # No retries (see LambdaTokenRefresher); the read timeout covers TokenRefresher's own
+    # Timeout (10 s) so that a slow mint is waited for, not abandoned and asked again.
+    config = Config(connect_timeout=2, read_timeout=12, retries={"total_max_attempts": 1})
+    return boto3.client("lambda", config=config)
 
 
 class TokenLease:

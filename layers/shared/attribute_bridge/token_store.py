@@ -3,26 +3,33 @@
 - Readers take it from SSM through Powertools Parameters (cached in memory for
   `cache_seconds`): in steady state no token request and at most one SSM read per cache
   period per container.
-- The scheduled TokenRefresher is the normal writer; it mints ahead of expiry.
+- TokenRefresher is the only writer, and the only function that may read the client id
+  and secret: on a schedule it mints ahead of expiry.
 - When the stored token is missing, about to expire or revoked (401 while it looked
-  fresh), a reader mints under a lease so that 50 cold containers mint once, not 50
-  times: the lease holder mints and writes; the others wait for the new value in SSM.
+  fresh), a reader asks TokenRefresher for one (a synchronous invoke) and reads SSM again.
+  TokenRefresher's reserved concurrency of 1 makes minting single-flight: 50 cold
+  containers mint once. An invoke that is throttled means another one is minting right
+  now, so the reader waits for the new value in SSM (and asks again if none comes).
+- Without a refresher (scripts, benchmarks of the older design), a store mints itself,
+  under a lease when it has one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 from aws_lambda_powertools import Logger
 
 from attribute_bridge.budget import Budget
-from attribute_bridge.errors import TokenUnavailable, Unauthorized
+from attribute_bridge.errors import BridgeError, TokenUnavailable, Unauthorized
 
 logger = Logger(child=True)
 
@@ -62,6 +69,28 @@ class SecureParameters(Protocol):
     def get_secure(self, name: str, max_age: int, force: bool = False) -> str: ...
 
     def put_secure(self, name: str, value: str) -> None: ...
+
+
+def fingerprint(access_token: str) -> str:
+    """Names a token without revealing it (a reader tells the refresher which one Genesys
+    refused this way, never by the token itself)."""
+    return hashlib.sha256(access_token.encode()).hexdigest()[:16]
+
+
+class RefresherBusy(Exception):
+    """TokenRefresher is already running (its invoke was throttled): a token is on its way."""
+
+
+class TokenPathMisconfigured(BridgeError):
+    """The refresher cannot be invoked at all (no permission, no such function): a
+    configuration error, not a transient."""
+
+
+class TokenRefresher(Protocol):
+    def request_token(self, request: Mapping[str, Any], budget: Budget) -> Mapping[str, Any]:
+        """Invoke TokenRefresher synchronously with `request`; its result. Raises
+        RefresherBusy when it is already running, TokenUnavailable when it failed."""
+        ...
 
 
 class Lease(Protocol):
@@ -140,46 +169,61 @@ class TokenSettings:
 
 
 class TokenStore:
-    """The TokenProvider every Genesys call uses, and the refresher's writer."""
+    """The TokenProvider every Genesys call uses (with a `refresher`), and TokenRefresher's
+    writer (with a `minter`)."""
 
     def __init__(
         self,
         settings: TokenSettings,
         parameters: SecureParameters,
-        lease: Lease,
-        minter: Minter,
+        lease: Lease | None = None,
+        minter: Minter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        refresher: TokenRefresher | None = None,
+        client: str = "pipeline",
+        jitter: Callable[[], float] = random.random,
     ) -> None:
+        if (minter is None) == (refresher is None):
+            raise ValueError("a TokenStore either mints (minter) or asks the refresher")
         self._settings = settings
         self._parameters = parameters
         self._lease = lease
         self._minter = minter
+        self._refresher = refresher
+        self._client = client  # which Genesys OAuth client's token (the API may have its own)
         self._clock = clock
         self._sleep = sleep
+        self._jitter = jitter
         self._owner = str(uuid.uuid4())
         self._rejected: set[str] = set()
         self._last_good: StoredToken | None = None
         self.minted = 0  # tokens this container minted (for logs and tests)
+        self.asked = 0  # invokes of the refresher that ran (not throttled)
 
     def access_token(self, budget: Budget) -> str:
         stored = self._read(force=False)
         if stored is not None and self._usable(stored):
             return stored.access_token
-        return self._mint_under_lease(self._usable, budget).access_token
+        return self._obtain(budget, rejected=None).access_token
 
     def reject(self, token: str, budget: Budget) -> None:
         """Genesys said 401 to `token`: never use it again; read SSM afresh (another
-        container may have replaced it) or mint under the lease."""
+        container may have replaced it) or get a new one."""
         self._rejected.add(token)
         if self._usable(self._read(force=True)):
             return
-        self._mint_under_lease(self._usable, budget)
+        self._obtain(budget, rejected=fingerprint(token))
 
-    def refresh(self, budget: Budget, force: bool = False) -> tuple[bool, StoredToken]:
-        """For TokenRefresher: mint when the stored token is missing or expires within
-        `refresh_ahead_seconds` (or always, if forced). Returns (minted, token)."""
+    def refresh(
+        self, budget: Budget, force: bool = False, rejected: str | None = None
+    ) -> tuple[bool, StoredToken]:
+        """For TokenRefresher: mint when the stored token is missing, expires within
+        `refresh_ahead_seconds`, is the one a reader says Genesys refused (`rejected`, its
+        fingerprint), or always if forced. Returns (minted, token)."""
         stored = self._read(force=True)
+        if stored is not None and rejected and fingerprint(stored.access_token) == rejected:
+            self._rejected.add(stored.access_token)
         ahead = self._settings.refresh_ahead_seconds
 
         def fresh_enough(token: StoredToken | None) -> bool:
@@ -195,6 +239,11 @@ class TokenStore:
         minted_before = self.minted
         token = self._mint_under_lease(fresh_enough, budget, force_first=force)
         return self.minted > minted_before, token
+
+    def _obtain(self, budget: Budget, rejected: str | None) -> StoredToken:
+        if self._refresher is not None:
+            return self._ask_refresher(self._refresher, budget, rejected)
+        return self._mint_under_lease(self._usable, budget)
 
     def _usable(self, token: StoredToken | None) -> bool:
         return (
@@ -227,25 +276,67 @@ class TokenStore:
         self._last_good = token
         return token
 
+    def _ask_refresher(
+        self, refresher: TokenRefresher, budget: Budget, rejected: str | None
+    ) -> StoredToken:
+        request: dict[str, Any] = {"client": self._client}
+        if rejected:
+            request["rejected"] = rejected
+        while True:
+            try:
+                answer = refresher.request_token(request, budget)
+            except RefresherBusy:
+                # Another container's invoke is minting: wait for its token in SSM, and
+                # ask again only if it takes long (that mint may have failed).
+                current = self._wait_for_ssm(budget)
+                if current is not None:
+                    return current
+                continue
+            self.asked += 1
+            outcome = answer.get("outcome")
+            if outcome in ("token_minted", "token_fresh"):
+                current = self._read(force=True)
+                if current is not None and self._usable(current):
+                    return current
+                raise TokenUnavailable("TokenRefresher answered, but SSM holds no usable token")
+            if outcome == "failed":
+                # TokenRefresher dead-lettered it: the token endpoint refused the client
+                # credentials. A configuration error: retrying will not help.
+                raise Unauthorized(f"TokenRefresher could not mint: {answer.get('error')}")
+            raise TokenUnavailable(f"TokenRefresher answered {outcome!r}")
+
+    def _wait_for_ssm(self, budget: Budget, polls: int = 5) -> StoredToken | None:
+        """Poll SSM with backoff (50 ms doubling, ~1.5 s in all) and jitter, so that 50
+        waiting containers do not read in step; an SSM throttle here is one more wait."""
+        for attempt in range(polls):
+            wait = 0.05 * 2**attempt * (0.5 + self._jitter())
+            if not budget.allows(wait):
+                raise TokenUnavailable("timed out waiting for the token being minted")
+            self._sleep(wait)
+            try:
+                current = self._read(force=True)
+            except TokenUnavailable:
+                continue  # SSM throttled too (many waiters): keep waiting
+            if current is not None and self._usable(current):
+                return current
+        return None
+
     def _mint_under_lease(
         self,
         good_enough: Callable[[StoredToken | None], bool],
         budget: Budget,
         force_first: bool = False,
     ) -> StoredToken:
+        if self._minter is None:
+            raise TokenPathMisconfigured("this TokenStore does not mint")
+        if self._lease is None:
+            # TokenRefresher: Lambda runs one invocation at a time (reserved concurrency 1).
+            return self._mint(self._minter, good_enough, budget, force_first)
         wait = 0.05
         while True:
             if self._lease.acquire(self._owner, self._settings.lease_seconds):
                 try:
-                    # Someone may have written a good token just before we got the lease.
-                    current = self._read(force=True)
-                    if current is not None and good_enough(current) and not force_first:
-                        return current
-                    token = self._minter.mint(budget)
-                    self.minted += 1
-                    self._parameters.put_secure(self._settings.parameter_name, token.to_json())
-                    self._last_good = token
-                    return token
+                    return self._mint(self._minter, good_enough, budget, force_first)
                 finally:
                     self._lease.release(self._owner)
             # Another container is minting: wait for its token to appear in SSM.
@@ -256,3 +347,20 @@ class TokenStore:
             current = self._read(force=True)
             if current is not None and good_enough(current):
                 return current
+
+    def _mint(
+        self,
+        minter: Minter,
+        good_enough: Callable[[StoredToken | None], bool],
+        budget: Budget,
+        force_first: bool,
+    ) -> StoredToken:
+        # Someone may have written a good token just before we got here.
+        current = self._read(force=True)
+        if current is not None and good_enough(current) and not force_first:
+            return current
+        token = minter.mint(budget)
+        self.minted += 1
+        self._parameters.put_secure(self._settings.parameter_name, token.to_json())
+        self._last_good = token
+        return token

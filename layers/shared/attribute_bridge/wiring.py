@@ -1,53 +1,130 @@
 """The adapters, built from Settings on first use and kept for the container's life.
 
-Handlers ask for what they need here; a test swaps any of them with `override()`.
+Handlers ask for what they need here; a test swaps any of them with `override()`, and a
+local run puts its stand-ins for the platform (the sandbox's in-process TokenRefresher) in
+place with `run_locally()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 from attribute_bridge.config import Settings, settings
 from attribute_bridge.conversation_state import ConversationState
 from attribute_bridge.dead_letters import DeadLetterQueue
+from attribute_bridge.errors import ConfigurationError
 from attribute_bridge.external import ExternalSystem
 from attribute_bridge.genesys.client import GenesysClient
 from attribute_bridge.genesys.endpoints import resolve_endpoints
 from attribute_bridge.http import shared_session
-from attribute_bridge.token_store import ClientCredentialsMinter, TokenSettings, TokenStore
+from attribute_bridge.token_store import (
+    ClientCredentialsMinter,
+    TokenRefresher,
+    TokenSettings,
+    TokenStore,
+)
 
 _overrides: dict[str, Any] = {}
+_local_platform: dict[str, Any] = {}  # kept by reset(): it stands for AWS itself
+_container: dict[tuple[str, tuple[Any, ...]], Any] = {}  # what one container has built
 
 
-@cache
+def _per_container[T](build: Callable[..., T]) -> Callable[..., T]:
+    """Like functools.cache, but kept in `_container`, so that another_container() can set
+    this container's adapters aside while another function runs in the same process."""
+
+    @functools.wraps(build)
+    def get(*args: Any) -> T:
+        key = (build.__name__, args)
+        if key not in _container:
+            _container[key] = build(*args)
+        return _container[key]  # type: ignore[no-any-return]
+
+    return get
+
+
+@_per_container
 def parameter_store() -> Any:
     from attribute_bridge.aws import ParameterStore
 
     return ParameterStore(kms_key_id=settings().token_kms_key_id)
 
 
-@cache
+def _token_settings(parameter_name: str) -> TokenSettings:
+    config = settings()
+    return TokenSettings(
+        parameter_name=parameter_name,
+        cache_seconds=config.token_cache_seconds,
+        expiry_skew_seconds=config.token_expiry_skew_seconds,
+        refresh_ahead_seconds=config.token_refresh_ahead_seconds,
+    )
+
+
+@_per_container
 def token_store() -> TokenStore:
+    """The token every Genesys call of this function uses. In the deployed stack a function
+    never holds the client secret: it asks TokenRefresher (TOKEN_REFRESHER_FUNCTION) for a
+    token. Without one (TokenRefresher itself, scripts), the store mints."""
+    refresher_name = os.environ.get("TOKEN_REFRESHER_FUNCTION", "")
+    if not refresher_name:
+        return minting_store("pipeline")
+    return TokenStore(
+        _token_settings(settings().token_parameter),
+        parameters=parameter_store(),
+        refresher=token_refresher(refresher_name),
+        client=os.environ.get("GENESYS_TOKEN_CLIENT", "pipeline"),
+    )
+
+
+def token_refresher(function_name: str) -> TokenRefresher:
+    found = _overrides.get("token_refresher") or _local_platform.get("token_refresher")
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    from attribute_bridge.aws import LambdaTokenRefresher
+
+    return LambdaTokenRefresher(function_name)
+
+
+def minting_clients() -> tuple[str, ...]:
+    """The Genesys OAuth clients TokenRefresher mints for: the pipeline's, and the API's
+    own if it has one (API_GENESYS_* parameters)."""
+    has_api_client = os.environ.get("API_GENESYS_CLIENT_ID_PARAMETER") and os.environ.get(
+        "API_GENESYS_TOKEN_PARAMETER"
+    )
+    return ("pipeline", "api") if has_api_client else ("pipeline",)
+
+
+@_per_container
+def minting_store(client: str) -> TokenStore:
+    """A store that mints with a client's id and secret: TokenRefresher's (one invocation at
+    a time, so no lease), or a lease holder's where TOKEN_LEASE_TABLE is set."""
     from attribute_bridge.aws import TokenLease
 
     config = settings()
+    if client == "api":
+        names = tuple(
+            os.environ.get(f"API_GENESYS_{name}_PARAMETER", "")
+            for name in ("TOKEN", "CLIENT_ID", "CLIENT_SECRET")
+        )
+    else:
+        names = (config.token_parameter, config.client_id_parameter, config.client_secret_parameter)
+    token_parameter, client_id_parameter, client_secret_parameter = names
+    if not all(names):
+        raise ValueError(f"no Genesys OAuth client {client!r} is configured")
+    lease_table = os.environ.get("TOKEN_LEASE_TABLE", "")
     return TokenStore(
-        TokenSettings(
-            parameter_name=config.token_parameter,
-            cache_seconds=config.token_cache_seconds,
-            expiry_skew_seconds=config.token_expiry_skew_seconds,
-            refresh_ahead_seconds=config.token_refresh_ahead_seconds,
-        ),
+        _token_settings(token_parameter),
         parameters=parameter_store(),
-        lease=TokenLease(config.token_lease_table),
+        lease=TokenLease(lease_table) if lease_table else None,
         minter=ClientCredentialsMinter(
             resolve_endpoints(config.genesys_region).login_url,
             parameter_store(),
-            config.client_id_parameter,
-            config.client_secret_parameter,
+            client_id_parameter,
+            client_secret_parameter,
             shared_session(),
         ),
     )
@@ -57,7 +134,7 @@ def genesys() -> GenesysClient:
     return _overrides.get("genesys") or _genesys()
 
 
-@cache
+@_per_container
 def _genesys() -> GenesysClient:
     return GenesysClient(resolve_endpoints(settings().genesys_region), token_store())
 
@@ -66,7 +143,7 @@ def publisher() -> Any:
     return _overrides.get("publisher") or _publisher()
 
 
-@cache
+@_per_container
 def _publisher() -> Any:
     from attribute_bridge.aws import EventPublisher
 
@@ -78,7 +155,7 @@ def external_system() -> ExternalSystem:
     return _overrides.get("external_system") or _external_system()
 
 
-@cache
+@_per_container
 def _external_system() -> ExternalSystem:
     config = settings()
 
@@ -100,13 +177,13 @@ def conversation_state() -> ConversationState:
     return _overrides.get("conversation_state") or _conversation_state()
 
 
-@cache
+@_per_container
 def _conversation_state() -> ConversationState:
     from attribute_bridge.conversation_state import DynamoConversationState
 
     table = settings().conversation_state_table
     if not table:
-        raise RuntimeError("CONVERSATION_STATE_TABLE is not set")
+        raise ConfigurationError("CONVERSATION_STATE_TABLE is not set")
     return DynamoConversationState(table)
 
 
@@ -120,17 +197,23 @@ def current_settings() -> Settings:
 
 def reset() -> None:
     """Forget every adapter and the settings (tests change the environment between runs)."""
-    for cached in (
-        settings,
-        parameter_store,
-        token_store,
-        _genesys,
-        _publisher,
-        _external_system,
-        _conversation_state,
-    ):
-        cached.cache_clear()
+    settings.cache_clear()
+    _container.clear()
     _overrides.clear()
+
+
+@contextmanager
+def another_container() -> Iterator[None]:
+    """Run another function in this process (a local synchronous invoke): it builds its own
+    adapters from its own environment; this container's are back untouched afterwards."""
+    saved, saved_overrides = dict(_container), dict(_overrides)
+    reset()
+    try:
+        yield
+    finally:
+        reset()
+        _container.update(saved)
+        _overrides.update(saved_overrides)
 
 
 @contextmanager
@@ -142,3 +225,16 @@ def override(**adapters: Any) -> Iterator[None]:
     finally:
         _overrides.clear()
         _overrides.update(previous)
+
+
+@contextmanager
+def run_locally(**platform: Any) -> Iterator[None]:
+    """Stand-ins for the platform (token_refresher=...) for a whole local run; unlike
+    override(), reset() between invocations keeps them."""
+    previous = dict(_local_platform)
+    _local_platform.update(platform)
+    try:
+        yield
+    finally:
+        _local_platform.clear()
+        _local_platform.update(previous)
