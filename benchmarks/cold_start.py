@@ -233,7 +233,7 @@ def moto_server(emulator: Any) -> Iterator[Aws]:
             name: boto3.client(name, **credentials) for name in ("ssm", "dynamodb", "sqs", "events")
         }
         names: dict[str, str] = {}
-        for table_name in ("TokenLeaseTable", "IdempotencyTable"):
+        for table_name in ("TokenLeaseTable", "IdempotencyTable", "ConversationStateTable"):
             clients["dynamodb"].create_table(
                 TableName=table_name,
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],

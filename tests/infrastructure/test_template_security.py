@@ -315,14 +315,20 @@ def test_each_function_has_exactly_the_access_its_code_uses() -> None:
         for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
     }
     publish = {("events:PutEvents", ("resource", "AppEventBus"))}
+    # the participant record, sync fingerprint and per-key write times (conversation_state.py)
+    state = {
+        (f"dynamodb:{action}", ("resource", "ConversationStateTable"))
+        for action in ("GetItem", "UpdateItem")
+    }
+    state_updates = {("dynamodb:UpdateItem", ("resource", "ConversationStateTable"))}
 
     def dead_letters(queue: str) -> set[tuple[str, tuple[str, str]]]:
         return {("sqs:SendMessage", ("resource", queue))}
 
     expected = {
-        FETCH: read_token | idempotency | publish | dead_letters("FetchAttributesDLQ"),
-        PATCH: read_token | idempotency | publish | dead_letters("PatchAttributesDLQ"),
-        SYNC: idempotency | publish | dead_letters("SyncExternalDLQ"),
+        FETCH: read_token | idempotency | state | publish | dead_letters("FetchAttributesDLQ"),
+        PATCH: read_token | idempotency | state | publish | dead_letters("PatchAttributesDLQ"),
+        SYNC: idempotency | state_updates | publish | dead_letters("SyncExternalDLQ"),
         REFRESHER: {
             ("ssm:GetParameter", parameter(CLIENT_ID)),
             ("ssm:GetParameter", parameter(CLIENT_SECRET)),
@@ -330,7 +336,7 @@ def test_each_function_has_exactly_the_access_its_code_uses() -> None:
             ("ssm:PutParameter", parameter(TOKEN)),
         }
         | dead_letters("TokenRefresherDLQ"),
-        API: read_token | publish,
+        API: read_token | state | publish,
     }
     assert {function: stack.grants(function) for function in FUNCTIONS} == expected
     with_auth = deployed(ExternalAuthParameter="/crm/auth")
@@ -818,7 +824,7 @@ KMS_USES = {
     FETCH: {"sqs", "dynamodb", "ssm"},  # its DLQ, idempotency records, reading the token
     PATCH: {"sqs", "dynamodb", "ssm"},
     SYNC: {"sqs", "dynamodb"},  # no Genesys token
-    API: {"ssm"},  # reads the token; no DLQ, no idempotency table
+    API: {"ssm", "dynamodb"},  # reads the token and the participant record; no DLQ
     REFRESHER: {"sqs", "ssm"},  # its DLQ, writes (Encrypt) and reads the token
 }
 

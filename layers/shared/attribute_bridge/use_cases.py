@@ -106,7 +106,9 @@ def fetch_attributes(
     if event.media_type is not None and event.media_type not in settings.handled_media_types:
         return StepResult("dropped", reason=f"media type {event.media_type} is not handled")
     if event.attributes is not None and event.participant_id is not None:
-        return _fetched_from_attributes_event(event, genesys, state, settings, budget)
+        return _fetched_from_attributes_event(
+            event, event.attributes, event.participant_id, genesys, state, settings, budget
+        )
     try:
         conversation = read_and_remember(
             genesys, state, event.conversation_id, event.media_type, budget
@@ -130,6 +132,8 @@ def fetch_attributes(
 
 def _fetched_from_attributes_event(
     event: ConversationEvent,
+    attributes: dict[str, str],
+    participant_id: str,
     genesys: ConversationReader,
     state: ConversationState,
     settings: Settings,
@@ -138,14 +142,13 @@ def _fetched_from_attributes_event(
     """The `attributes` topic carries the attributes (assumed: the full set, GENESYS.md
     says UNKNOWN) but no purpose: the participant record says whose they are, and only a
     participant not seen yet costs a read."""
-    assert event.attributes is not None and event.participant_id is not None
-    record = state.participant(event.conversation_id, event.participant_id)
+    record = state.participant(event.conversation_id, participant_id)
     if record is None:
         try:
             conversation = read_and_remember(
                 genesys, state, event.conversation_id, event.media_type, budget
             )
-            participant = pick_participant(conversation, event.participant_id)
+            participant = pick_participant(conversation, participant_id)
         except NotFound as missing:
             return StepResult("not_found", reason=str(missing))
         if participant.purpose not in settings.writable_purposes:
@@ -156,7 +159,7 @@ def _fetched_from_attributes_event(
         )
     if record.purpose not in settings.writable_purposes:
         return StepResult("dropped", reason=_purpose_reason(record.purpose))
-    inputs = settings.sync_inputs.select(event.attributes)
+    inputs = settings.sync_inputs.select(attributes)
     if not inputs:
         # Nothing the external system may look the customer up by (or the event holds only
         # the changed keys, an UNKNOWN of GENESYS.md): asking it with no input cannot help.
@@ -164,7 +167,7 @@ def _fetched_from_attributes_event(
     if record.fingerprint == input_fingerprint(inputs):
         # What ends the write -> `attributes` event -> sync loop, whatever the CRM answers.
         return StepResult("no_change", reason="allow-listed inputs unchanged since the last sync")
-    participant = Participant(event.participant_id, record.purpose, None, event.attributes)
+    participant = Participant(participant_id, record.purpose, None, attributes)
     media_type = event.media_type or record.media_type or "UNKNOWN"
     read_at = None if event.event_time_ms is None else min(event.event_time_ms, now_in_ms())
     detail = _fetched(event, media_type, participant, read_at, settings)
