@@ -303,6 +303,28 @@ def _attribute_problem(
     return []
 
 
+def for_each_problems(root: dict[str, list[Any]]) -> list[str]:
+    """for_each keys must be known at plan time: a for_each may not depend (through
+    locals) on a resource's or a module's attributes, only known before apply."""
+    values = local_values(root)
+
+    def depends_on(text: str, seen: frozenset[str]) -> set[str]:
+        found = {f"module.{m}" for m, _ in _MODULE.findall(text)}
+        found |= {f"{t}.{n}" for t, n, _ in _RESOURCE.findall(text)}
+        for name in set(_LOCAL.findall(text)) - seen:
+            for inner in strings(values.get(name, "")):
+                found |= depends_on(inner, seen | {name})
+        return found
+
+    problems = []
+    for kind in ("resource", "data", "module"):
+        for block in blocks(root, kind):
+            expression = block.body.get("for_each")
+            if isinstance(expression, str) and (unknown := depends_on(expression, frozenset())):
+                problems.append(f"{block.where}: for_each depends on {sorted(unknown)}")
+    return problems
+
+
 # ---------------------------------------------------------------------------- the checks
 
 
@@ -324,6 +346,11 @@ def test_resources_arguments_and_modules_exist_in_the_schemas(root_dir: Path) ->
 @pytest.mark.parametrize("root_dir", ROOTS, ids=lambda p: p.name)
 def test_variables_locals_and_references_resolve(root_dir: Path) -> None:
     assert reference_problems(load_root(root_dir)) == []
+
+
+@pytest.mark.parametrize("root_dir", ROOTS, ids=lambda p: p.name)
+def test_for_each_keys_are_known_at_plan_time(root_dir: Path) -> None:
+    assert for_each_problems(load_root(root_dir)) == []
 
 
 @pytest.mark.parametrize("root_dir", ROOTS, ids=lambda p: p.name)
@@ -373,11 +400,18 @@ module "m" {
   colour         = "red"
 }
 output "o" { value = module.m.arn }
+locals {
+  ids = { a = genesyscloud_oauth_client.c.id }
+}
+resource "genesyscloud_auth_division" "d" {
+  for_each = { for k, v in local.ids : k => v if v != "" }
+  name     = each.key
+}
 """,
         encoding="utf-8",
     )
     root = load_root(tmp_path)
-    found = "\n".join(schema_problems(root) + reference_problems(root))
+    found = "\n".join(schema_problems(root) + reference_problems(root) + for_each_problems(root))
     for expected in (
         "'client_id' is read-only",
         "unknown argument or block 'role'",
@@ -394,6 +428,7 @@ output "o" { value = module.m.arn }
         "local.missing is used but not defined",
         "has no attribute 'client_secrett'",
         "module.m has no output 'arn'",
+        "for_each depends on ['genesyscloud_oauth_client.c']",
     ):
         assert expected in found, f"{expected!r} not reported in:\n{found}"
 

@@ -14,9 +14,12 @@ locals {
     "aws-lambda-data-actions" = module.lambda_integration.genesys_integration_id
     "custom-rest-actions"     = var.web_services_integration_id
   }
+  # Filtered on values known at plan time (the Lambda integration's id is not): for_each
+  # keys must be known before apply.
   wired_actions = {
     for key, action in local.actions : key => action
-    if lookup(local.integration_ids, action.integrationType, "") != ""
+    if action.integrationType == "aws-lambda-data-actions"
+    || (action.integrationType == "custom-rest-actions" && var.web_services_integration_id != "")
   }
 }
 
