@@ -393,3 +393,59 @@ def test_usage_errors_are_one_line_and_exit_2(arguments: tuple[str, ...], messag
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert message in result.stderr
+
+
+def test_the_command_reads_a_cloudformation_stack_end_to_end(
+    stack: tuple[Sandbox, Deployment], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m localdev doctor` as an operator runs it, with nothing injected: the
+    stack comes from (moto's) CloudFormation, AWS from boto3, Genesys from the layer."""
+    from localdev.__main__ import main
+
+    box, local = stack
+    template = {
+        "Parameters": {
+            name: {"Type": "String"}
+            for name in (
+                "Stage",
+                "GenesysRegion",
+                "GenesysEventSourceName",
+                "GenesysClientIdParameter",
+                "GenesysClientSecretParameter",
+                "GenesysTokenParameter",
+            )
+        },
+        "Resources": {
+            "SyncExternalDLQ": {"Type": "AWS::SQS::Queue"},
+            "SyncRule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {"EventBusName": "AppEventBus", "EventPattern": {"source": ["x"]}},
+            },
+        },
+        "Outputs": {"AppEventBusName": {"Value": "AppEventBus"}},
+    }
+    values = {
+        "Stage": "dev",
+        "GenesysRegion": box.emulator.base_url,
+        "GenesysEventSourceName": local.event_source_name,
+        "GenesysClientIdParameter": local.client_id_parameter,
+        "GenesysClientSecretParameter": local.client_secret_parameter,
+        "GenesysTokenParameter": local.token_parameter,
+    }
+    _client("cloudformation").create_stack(
+        StackName="participant-attributes-dev",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+    )
+    conversation = live_call(box, "MESSAGE")
+    arguments = ["doctor", "--stack", "participant-attributes-dev", "--region", "us-east-1"]
+    status = main([*arguments, "--conversation", conversation["id"], "--patch-test-attribute"])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0, lines
+    assert lines[0] == "doctor: stack participant-attributes-dev (stage dev)"
+    assert [line[:6] for line in lines[1:]] == ["[ok  ]"] * 8
+    assert "rules: 1 enabled" in lines[7] and "dead-letter queues: 1 empty" in lines[8]
+
+    status = main([*arguments, "--conversation", conversation["id"], "--stack", "missing"])
+    assert status == 1
+    assert capsys.readouterr().out.startswith("[FAIL] stack: missing cannot be read")
