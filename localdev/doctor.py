@@ -262,9 +262,13 @@ class _OneToken:
     that client, not about the stored token."""
 
     def __init__(self) -> None:
-        self.token = ""
+        self.token: str | None = None
 
     def access_token(self, budget: Any) -> str:
+        from attribute_bridge.errors import TokenUnavailable
+
+        if self.token is None:
+            raise TokenUnavailable("the doctor calls Genesys only after minting a token")
         return self.token
 
     def reject(self, token: str, budget: Any) -> None:
