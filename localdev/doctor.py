@@ -75,7 +75,9 @@ def ssm_name(value: str, stage: str, leaf: str) -> str:
 def deployment_from_cloudformation(cloudformation: Any, stack_name: str) -> Deployment:
     """The stack's parameters and resources, as CloudFormation reports them."""
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack["Parameters"]}
+    parameters = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
+    }
     resources = [
         resource
         for page in cloudformation.get_paginator("list_stack_resources").paginate(

@@ -168,3 +168,25 @@ def test_readme_gives_the_whole_order_as_commands() -> None:
     assert positions == sorted(positions)
     for stage in ("connect", "data-actions"):
         assert (REPO / f"genesys/terraform/{stage}/dev.tfvars.example").is_file()
+
+
+def _tfvars(stage: str) -> dict[str, Any]:
+    import hcl2
+
+    path = REPO / "genesys" / "terraform" / stage / "dev.tfvars.example"
+    with path.open(encoding="utf-8") as handle:
+        parsed = hcl2.load(handle)
+    return {k: v.strip('"') if isinstance(v, str) else v for k, v in parsed.items()}
+
+
+def test_the_terraform_examples_match_the_dev_environment() -> None:
+    """Copied as they are, the tfvars examples and samconfig's dev describe one stage."""
+    dev = sam_resolved(*DEPLOY_ENVIRONMENTS)["dev"]
+    overrides = dev["parameter_overrides"]
+    connect, data_actions = _tfvars("connect"), _tfvars("data-actions")
+    assert connect["stage"] == data_actions["stage"] == overrides["Stage"] == "dev"
+    assert connect["aws_region"] == data_actions["aws_region"] == dev["region"]
+    assert overrides["GenesysEventSourceName"] == (
+        f"aws.partner/genesys.com/cloud/{connect['genesys_org_id']}/{connect['event_source_suffix']}"
+    )
+    assert data_actions["stack_name"] == dev["stack_name"]

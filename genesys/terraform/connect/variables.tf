@@ -19,6 +19,10 @@ variable "genesys_org_id" {
 variable "genesys_aws_region" {
   type        = string
   description = "The AWS region the Genesys Cloud org runs in (mypurecloud.com: us-east-1, mypurecloud.de: eu-central-1, usw2.pure.cloud: us-west-2, ...)."
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.genesys_aws_region))
+    error_message = "genesys_aws_region: an AWS region name such as us-east-1 (not the region domain)."
+  }
 }
 
 variable "aws_account_id" {
@@ -33,6 +37,10 @@ variable "aws_account_id" {
 variable "aws_region" {
   type        = string
   description = "The AWS region of the SAM stack (samconfig.toml's region): the partner event source and the SSM parameters are created there."
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.aws_region))
+    error_message = "aws_region: an AWS region name such as us-east-1."
+  }
 }
 
 variable "event_source_suffix" {
