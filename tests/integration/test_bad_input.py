@@ -221,18 +221,6 @@ CASES: list[tuple[str, str, Any, str]] = [
         "must be a non-empty string",
     ),
     (
-        "value longer than 256",
-        PATCH,
-        app(detail(attributes={"case_notes": "x" * 257})),
-        "257 characters, at most 256",
-    ),
-    (
-        "51 attributes to write",
-        PATCH,
-        app(detail(attributes=many_attributes(51))),
-        "51 attributes, at most 50",
-    ),
-    (
         "huge attribute map (5,000 keys)",
         FETCH,
         genesys(body(attributes=many_attributes(5000)), "attributes"),
@@ -369,6 +357,31 @@ def test_media_that_is_known_but_not_handled_is_dropped_with_the_reason(
     assert not [line for line in lines if line.get("level") == "ERROR"]
     assert box.dead_letters(FETCH) == []  # a decision, not a failure
     assert box.emulator.counters()["requests"] == {}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"case_status": "x" * 257, "crm_ok": "1"}, "value of 257 characters, at most 256"),
+        ({**{f"crm_{i:02d}": "v" for i in range(51)}}, "more than 50 attributes"),
+    ],
+    ids=["value longer than 256", "51 attributes to write"],
+)
+def test_a_write_the_rules_refuse_is_refused_by_key_and_reported(
+    box: Sandbox, attributes: dict[str, str], reason: str
+) -> None:
+    """Not a bad event: the write rules refuse the keys they must, the others still go
+    (write_rules.py), each refusal named with its reason in the result and the log."""
+    event = sample("app-attributes-resolved.json")
+    box.ensure_conversation(event)
+    event["detail"]["attributes"] = attributes
+    event["detail"]["basedOn"] = dict.fromkeys(attributes)
+
+    result = box.invoke(PATCH, event)
+
+    assert result["outcome"] == "patched"
+    assert reason in result["refused"].values()
+    assert len(result["writtenKeys"]) == min(50, len(attributes) - 1)
 
 
 def test_upper_case_ids_are_accepted_and_written_lower_case(box: Sandbox) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from attribute_bridge.validation import AttributeLimits
+from attribute_bridge.write_rules import NameList, WriteRules
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -54,6 +55,28 @@ class Settings:
     dead_letter_queue_url: str = ""
     max_event_age_seconds: int = 4 * 3600
     handled_media_types: tuple[str, ...] = ("VOICE", "MESSAGE")
+    # The write rules (write_rules.py). Empty lists allow nothing: no default writes every key.
+    writable_attributes: NameList = field(default_factory=NameList)
+    readable_attributes: NameList | None = None  # None: the sync allow-list + the writable
+    writable_purposes: frozenset[str] = frozenset({"customer"})
+    max_write_delay_seconds: int = 60
+    max_syncs_per_conversation: int = 20  # per hour
+    conversation_state_table: str = ""
+
+    @property
+    def write_rules(self) -> WriteRules:
+        return WriteRules(self.writable_attributes, self.writable_purposes, self.limits)
+
+    @property
+    def sync_inputs(self) -> NameList:
+        return NameList.parse(self.allowed_attributes)
+
+    @property
+    def readable(self) -> NameList:
+        """What the API's GET may return."""
+        if self.readable_attributes is not None:
+            return self.readable_attributes
+        return self.sync_inputs | self.writable_attributes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +121,22 @@ class Settings:
             dead_letter_queue_url=get("DEAD_LETTER_QUEUE_URL", ""),
             max_event_age_seconds=int(get("MAX_EVENT_AGE_SECONDS", defaults.max_event_age_seconds)),
             handled_media_types=_csv(get("HANDLED_MEDIA_TYPES", "VOICE,MESSAGE")),
+            writable_attributes=NameList.parse(_csv(get("WRITABLE_ATTRIBUTES", ""))),
+            readable_attributes=(
+                NameList.parse(_csv(env["READABLE_ATTRIBUTES"]))
+                if env.get("READABLE_ATTRIBUTES", "").strip()
+                else None
+            ),
+            writable_purposes=frozenset(
+                purpose.lower() for purpose in _csv(get("WRITABLE_PURPOSES", "customer"))
+            ),
+            max_write_delay_seconds=int(
+                get("MAX_WRITE_DELAY_SECONDS", defaults.max_write_delay_seconds)
+            ),
+            max_syncs_per_conversation=int(
+                get("MAX_SYNCS_PER_CONVERSATION", defaults.max_syncs_per_conversation)
+            ),
+            conversation_state_table=get("CONVERSATION_STATE_TABLE", ""),
         )
 
 
