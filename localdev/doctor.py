@@ -390,6 +390,7 @@ class LayerGenesys:
             attributes={PROBE_ATTRIBUTE: value},
             correlation_id=f"doctor-{value}",
             source_event_id=f"doctor-{value}",
+            read_at_ms=int(time.time() * 1000),  # the conversation was read just now
         )
         # The service's write rules, with the probe key the only one allowed.
         settings = Settings.from_env(
@@ -397,7 +398,7 @@ class LayerGenesys:
         )
         client = self._client()
         try:
-            result = patch_attributes(request, client, settings, self._budget())
+            result = patch_attributes(request, client, _ProbeState(), settings, self._budget())
         except Unauthorized as error:
             raise Problem(
                 f"PATCH of the customer's attributes was refused ({error.status})",
@@ -409,12 +410,44 @@ class LayerGenesys:
         if result.outcome != "patched":
             raise Problem(
                 f"PATCH not applied: {result.outcome} ({result.reason})",
-                "give a live conversation (an ended one cannot be written)",
+                "give a live conversation with a customer (an ended one cannot be written)",
             )
         model = client.get_conversation(seen.conversation_id, seen.media_type, self._budget())
         participants = to_conversation(model, seen.media_type).participants
         customer = next(p for p in participants if p.id == seen.customer_id)
         return customer.attributes.get(PROBE_ATTRIBUTE, "")
+
+
+class _ProbeState:
+    """The doctor's own ConversationState, in memory: its probe write is not the chain's,
+    so it neither reads nor records anything in the stack's ConversationStateTable (and
+    needs no access to it). The write path then reads the participant's purpose itself."""
+
+    def __init__(self) -> None:
+        self._purposes: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def participant(self, conversation_id: str, participant_id: str) -> Any:
+        from attribute_bridge.conversation_state import ParticipantRecord
+
+        known = self._purposes.get((conversation_id, participant_id))
+        return ParticipantRecord(purpose=known[0], media_type=known[1]) if known else None
+
+    def remember_participants(
+        self, conversation_id: str, media_type: str, purposes: Mapping[str, str]
+    ) -> None:
+        for participant_id, purpose in purposes.items():
+            self._purposes[(conversation_id, participant_id)] = (purpose, media_type)
+
+    def record_writes(
+        self, conversation_id: str, participant_id: str, keys: Any, at_ms: int
+    ) -> None:
+        return None
+
+    def record_sync(self, conversation_id: str, participant_id: str, fingerprint: str) -> None:
+        return None
+
+    def count_sync(self, conversation_id: str, now: float | None = None) -> int:
+        return 0
 
 
 def _media_type(model: Any) -> str:
