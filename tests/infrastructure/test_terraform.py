@@ -37,6 +37,7 @@ PROVIDERS = {"genesyscloud": GENESYS_SCHEMA, "aws": AWS_SCHEMA}
 RAW_TEMPLATE: dict[str, Any] = _load_yaml((REPO / "template.yaml").read_text())
 ACTION_FILES = [
     DATA / "sample-lambda-action.json",
+    DATA / "sample-web-action.json",
     *sorted((REPO / "genesys/data-actions").glob("*.json")),
 ]
 
@@ -559,8 +560,14 @@ def test_each_action_file_has_what_the_data_actions_stage_reads(action_file: Pat
     assert action["integrationType"] in integrations
     assert action["config"]["request"]["requestType"] in {"GET", "PUT", "POST", "PATCH", "DELETE"}
     if action["integrationType"] == "custom-rest-actions":
-        # The stage swaps whatever precedes /conversations/ for the stack's ApiUrl.
-        assert action["config"]["request"]["requestUrlTemplate"].count("/conversations/") == 1
+        # Its URL is kept as it is: the base must come from the credential, which README
+        # "Deploy" tells the operator to fill in, field by field.
+        request = json.dumps(action["config"]["request"])
+        fields_used = set(re.findall(r"\$\{credentials\.(\w+)\}", request))
+        assert action["config"]["request"]["requestUrlTemplate"].startswith("${credentials.")
+        deploy = (REPO / "README.md").read_text(encoding="utf-8").split("\n## Deploy\n")[1]
+        for name in fields_used:
+            assert f"`{name}`" in deploy.split("\n## ")[0], f"README does not name {name}"
     for schema_path in ("contract.input.inputSchema", "contract.output.successSchema"):
         assert _lookup(action, schema_path)["type"] == "object"
 
@@ -586,7 +593,7 @@ def test_the_data_actions_stage_reads_only_outputs_the_stack_has() -> None:
     read = {
         m for s in strings(DATA_ACTIONS) for m in re.findall(r'local\.stack_outputs\["(\w+)"\]', s)
     }
-    assert read == {"GenesysDataActionRoleArn", "ResolveAttributesFunctionArn", "ApiUrl"}
+    assert read == {"GenesysDataActionRoleArn", "ResolveAttributesFunctionArn"}
     outputs = set(RAW_TEMPLATE.get("Outputs", {}))
     assert read - outputs <= OUTPUTS_PROMISED_BY_CONTRACT
     module = _one(DATA_ACTIONS, "module", "lambda_integration")

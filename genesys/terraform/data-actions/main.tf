@@ -50,12 +50,12 @@ resource "genesyscloud_integration_action" "action" {
 
   config_request {
     request_type = each.value.config.request.requestType
-    # A Lambda action's URL is the function's ARN; a web-services action's is this
-    # stack's API: whatever precedes /conversations/ in the file becomes the ApiUrl.
+    # A Lambda action's URL is this stack's function ARN. A web-services action keeps the
+    # file's URL: its base comes from the integration's credential (${credentials.*}).
     request_url_template = (
       each.value.integrationType == "aws-lambda-data-actions"
       ? local.stack_outputs["ResolveAttributesFunctionArn"]
-      : replace(each.value.config.request.requestUrlTemplate, "/^.*?/conversations//", "${local.stack_outputs["ApiUrl"]}/conversations/")
+      : each.value.config.request.requestUrlTemplate
     )
     request_template = try(each.value.config.request.requestTemplate, "$${input.rawRequest}")
     headers          = try(each.value.config.request.headers, {})
