@@ -4,6 +4,7 @@ locals {
   # (CONTRACT.md, "SSM names"): two stages in one account never share a credential.
   ssm_prefix                = "/participant-attributes/${var.stage}/genesys"
   partner_event_source_name = "aws.partner/genesys.com/cloud/${var.genesys_org_id}/${var.event_source_suffix}"
+  kms_key_id                = var.kms_key_arn != "" ? var.kms_key_arn : null
 }
 
 # The service's role: exactly what its Genesys calls need.
@@ -56,11 +57,12 @@ resource "genesyscloud_oauth_client" "service" {
 }
 
 # The OAuth client's id is its client id. Not a secret, but the template reads both
-# credentials as SecureStrings (aws/ssm key: the functions need no kms:Decrypt grant).
+# credentials as SecureStrings (by default with the aws/ssm key, which needs no grant).
 resource "aws_ssm_parameter" "client_id" {
   name        = "${local.ssm_prefix}/client-id"
   description = "Genesys OAuth client id of participant-attributes ${var.stage} (Terraform: genesys/terraform/connect)."
   type        = "SecureString"
+  key_id      = local.kms_key_id
   value       = genesyscloud_oauth_client.service.id
 }
 
@@ -69,6 +71,7 @@ resource "aws_ssm_parameter" "client_secret" {
   name             = "${local.ssm_prefix}/client-secret"
   description      = "Genesys OAuth client secret of participant-attributes ${var.stage} (Terraform: genesys/terraform/connect)."
   type             = "SecureString"
+  key_id           = local.kms_key_id
   value_wo         = genesyscloud_oauth_client.service.client_secret
   value_wo_version = var.client_secret_version
 

@@ -82,3 +82,9 @@ variable "client_secret_version" {
   description = "Bump to write the client secret to SSM again (a write-only value is never compared with state). Recreating the OAuth client rewrites it by itself."
   default     = 1
 }
+
+variable "kms_key_arn" {
+  type        = string
+  description = "Customer-managed KMS key for the two SecureStrings: the stack's KmsKeyArn, whose grants let the functions decrypt. Empty: the aws/ssm key."
+  default     = ""
+}
