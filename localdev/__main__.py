@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="seed a voice call and a web-messaging chat, run the chain")
     commands.add_parser("openapi", help="print the AttributesApi OpenAPI document")
 
+    from localdev.doctor import configure_parser as configure_doctor  # stdlib imports only
+
+    configure_doctor(commands.add_parser("doctor", help="check a deployed stack end to end"))
+
     args = parser.parse_args(argv)
     # Imports are per command: `route` must not pay for moto or the SDK.
     if args.command == "route":
@@ -95,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         from localdev.runner import openapi_main
 
         return openapi_main()
+    if args.command == "doctor":
+        from localdev.doctor import doctor_main
+
+        return doctor_main(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
