@@ -505,3 +505,17 @@ def test_a_dead_lettered_genesys_event_keeps_only_the_allow_listed_attributes(
     (letter,) = box.dead_letters("FetchAttributesFunction")
     kept = json.loads(letter)["event"]["detail"]["eventBody"]["attributes"]
     assert kept == {"case_id": "CASE-1"}
+
+
+def test_a_crm_answer_that_flips_between_two_values_is_not_asked_again(box: Sandbox) -> None:
+    seed_call(box)
+    box.external.answer_always('{"attributes": {"crm_flag": "A"}}')
+    run_chain(box, sample("genesys-voice-customer-start.json"), echo_rounds=10)
+    box.external.answer_always('{"attributes": {"crm_flag": "B"}}')  # it would flip now
+
+    # Genesys reports the write again (a redelivery, a later flow change of another key)
+    run = run_chain(box, attributes_event(CUSTOMER, stored(box)), echo_rounds=10)
+
+    assert [step.outcome for step in run.steps] == ["no_change"]  # inputs unchanged
+    assert len(box.external.received) == 1 and patches(box) == 1
+    assert stored(box)["crm_flag"] == "A"
