@@ -519,3 +519,21 @@ def test_a_crm_answer_that_flips_between_two_values_is_not_asked_again(box: Sand
     assert [step.outcome for step in run.steps] == ["no_change"]  # inputs unchanged
     assert len(box.external.received) == 1 and patches(box) == 1
     assert stored(box)["crm_flag"] == "A"
+
+
+def test_an_allow_list_that_would_loop_is_a_configuration_error_dead_lettered_at_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from localdev.sandbox import sandbox
+
+    with sandbox(env_overrides={"Parameters": {"WRITABLE_ATTRIBUTES": "case_*"}}) as stack:
+        event = sample("genesys-voice-customer-start.json")
+        stack.ensure_conversation(event)
+
+        result = stack.invoke("FetchAttributesFunction", event)  # raises nothing: not retried
+
+        assert result["outcome"] == "failed"
+        assert "share case_id" in result["error"]
+        (letter,) = stack.dead_letters("FetchAttributesFunction")
+        assert json.loads(letter)["deadLetter"]["reason"] == "failed"
+    assert '"ConfigurationError":[1.0]' in capfd.readouterr().err

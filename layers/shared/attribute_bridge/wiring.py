@@ -188,7 +188,11 @@ def _conversation_state() -> ConversationState:
 
 
 def dead_letters() -> DeadLetterQueue:
-    return _overrides.get("dead_letters") or DeadLetterQueue(settings().dead_letter_queue_url)
+    found: DeadLetterQueue | None = _overrides.get("dead_letters")
+    if found is not None:
+        return found
+    # Read directly: a configuration error must still reach the queue that reports it.
+    return DeadLetterQueue(os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
 
 
 def current_settings() -> Settings:
