@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from attribute_bridge.call_context import KNOWN_CONTEXT_FIELDS, select_context
 from attribute_bridge.errors import InvalidInput
 from attribute_bridge.validation import AttributeLimits, is_uuid, validate_attributes
 
@@ -45,6 +46,7 @@ class ConversationEvent:
     attributes: dict[str, str] | None  # carried by the `attributes` topic only
     correlation_id: str
     event_time_ms: int | None
+    context: Mapping[str, str] | None = None  # call context fields of the eventBody
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ class AttributesDetail:
     attributes: dict[str, str]
     correlation_id: str
     source_event_id: str
+    context: Mapping[str, str] | None = None  # call context (SyncContextFields) or None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        detail: dict[str, Any] = {
             "conversationId": self.conversation_id,
             "participantId": self.participant_id,
             "mediaType": self.media_type,
@@ -67,6 +70,9 @@ class AttributesDetail:
             "correlationId": self.correlation_id,
             "sourceEventId": self.source_event_id,
         }
+        if self.context:
+            detail["context"] = dict(self.context)
+        return detail
 
 
 def _object(value: Any, where: str) -> Mapping[str, Any]:
@@ -146,6 +152,7 @@ def parse_conversation_event(event: Any) -> ConversationEvent:
         ),
         correlation_id=_text(correlation, event_id),
         event_time_ms=event_time if isinstance(event_time, int) else None,
+        context=select_context(KNOWN_CONTEXT_FIELDS, body),  # filtered again by the fetch
     )
 
 
@@ -173,6 +180,9 @@ def parse_attributes_detail(event: Any, limits: AttributeLimits) -> AttributesDe
         attributes=validate_attributes(detail.get("attributes"), limits),
         correlation_id=_text(detail.get("correlationId"), event_id),
         source_event_id=_text(detail.get("sourceEventId"), event_id),
+        context=select_context(
+            KNOWN_CONTEXT_FIELDS, _object(detail.get("context") or {}, "detail.context")
+        ),
     )
 
 

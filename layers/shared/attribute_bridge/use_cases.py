@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from attribute_bridge.budget import Budget
+from attribute_bridge.call_context import external_payload, select_context
 from attribute_bridge.config import Settings
 from attribute_bridge.domain import (
     changed_attributes,
     map_external_answer,
     media_type_of,
     pick_participant,
-    select_allowed,
 )
 from attribute_bridge.errors import NotFound
 from attribute_bridge.events import AttributesDetail, ConversationEvent
@@ -83,6 +83,7 @@ def fetch_attributes(
             attributes=event.attributes,
             correlation_id=event.correlation_id,
             source_event_id=event.source_event_id,
+            context=select_context(settings.context_fields, event.context),
         )
         return StepResult("fetched", detail)
     try:
@@ -104,6 +105,7 @@ def fetch_attributes(
         attributes=dict(participant.attributes),
         correlation_id=event.correlation_id,
         source_event_id=event.source_event_id,
+        context=select_context(settings.context_fields, event.context),
     )
     return StepResult("fetched", detail)
 
@@ -113,13 +115,7 @@ def sync_external(
 ) -> StepResult:
     """Send the allowed attributes out; keep only the answer's keys whose values change.
     No change -> no event: this also ends the write -> `attributes` event -> sync loop."""
-    payload = {
-        "conversationId": fetched.conversation_id,
-        "participantId": fetched.participant_id,
-        "mediaType": fetched.media_type,
-        "correlationId": fetched.correlation_id,
-        "attributes": select_allowed(fetched.attributes, settings.allowed_attributes),
-    }
+    payload = external_payload(fetched, settings)  # the same on the data-action path
     answer = external.sync(payload, budget)
     mapped = map_external_answer(answer, settings.attribute_mapping, settings.limits)
     changes = changed_attributes(fetched.attributes, mapped.attributes)
