@@ -33,6 +33,7 @@ MINTERS = {
     "FetchAttributesFunction",
     "PatchAttributesFunction",
     "AttributesApiFunction",
+    "ResolveAttributesFunction",
 }
 GENESYS_SECRETS = ("GenesysClientIdParameter", "GenesysClientSecretParameter")
 # (function, Sid) -> why AWS needs Resource "*" there. None today; add one only with the
@@ -128,6 +129,7 @@ def test_each_function_has_exactly_the_access_its_code_uses() -> None:
         for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
     }
     publish = {("events:PutEvents", ("resource", "AppEventBus"))}
+    read_external_auth = {("ssm:GetParameter", ("parameter", "ExternalAuthParameter"))}
 
     def dead_letters(queue: str) -> set[tuple[str, tuple[str, str]]]:
         return {("sqs:SendMessage", ("resource", queue))}
@@ -148,7 +150,8 @@ def test_each_function_has_exactly_the_access_its_code_uses() -> None:
         | dead_letters("SyncExternalDLQ")
         | {("ssm:GetParameter", ("parameter", "ExternalAuthParameter"))},
         "TokenRefresherFunction": genesys_reads | mint | dead_letters("TokenRefresherDLQ"),
-        "AttributesApiFunction": genesys_reads | mint | publish,
+        "AttributesApiFunction": genesys_reads | mint | publish | read_external_auth,
+        "ResolveAttributesFunction": genesys_reads | mint | publish | read_external_auth,
     }
     assert {function: grants(function) for function in FUNCTIONS} == expected
 
@@ -202,7 +205,8 @@ def test_the_dead_letter_queue_policy_admits_only_eventbridge_of_this_account() 
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     }
     queues = {resource_ref(resource)[1] for resource in statement["Resource"]}
-    assert queues == {own_dead_letter_queue(f) for f in FUNCTIONS if f != "AttributesApiFunction"}
+    synchronous = ("AttributesApiFunction", "ResolveAttributesFunction")  # no OnFailure DLQ
+    assert queues == {own_dead_letter_queue(f) for f in FUNCTIONS if f not in synchronous}
 
 
 # ---------------------------------------------------------------------------- API
@@ -230,7 +234,7 @@ def test_every_route_is_on_the_one_authenticated_api() -> None:
             # and no route opts out of them
             assert event["Properties"].get("RestApiId") == {"Ref": "AttributesApi"}, where
             assert "Auth" not in event["Properties"], where
-    assert routes == 3
+    assert routes == 4
 
 
 @dataclass(frozen=True)
@@ -325,7 +329,7 @@ def test_every_deployed_api_method_requires_the_chosen_auth(
     stack = deployed(api_authorization)
 
     methods = stack.methods()
-    assert len(methods) == 3
+    assert len(methods) == 4
     for method, operation in methods.items():
         assert operation.get("security") == security, method
         # API Gateway invokes the function by its resource-based permission, never with
