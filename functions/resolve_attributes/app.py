@@ -28,9 +28,9 @@ metrics = Metrics()
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     correlation_id = str(getattr(context, "aws_request_id", "") or "local")
     logger.set_correlation_id(correlation_id)
-    settings = wiring.current_settings()
-    budget = resolve.budget_for(settings, context)
     try:
+        settings = wiring.current_settings()  # a broken configuration raises here
+        budget = resolve.budget_for(settings, context)
         resolution = resolve.resolve(
             event, wiring.genesys(), wiring.external_system(), settings, budget, correlation_id
         )
