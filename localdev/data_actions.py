@@ -49,7 +49,7 @@ class TranslationError(ValueError):
 class Escape:
     """Velocity's EscapeTool as the templates use it: `$esc.jsonString`, `$esc.url`."""
 
-    def jsonString(self, value: Any) -> str:  # noqa: N802 - the template's name
+    def jsonString(self, value: Any) -> str:  # the template calls it by this name
         return json.dumps("" if value is None else str(value), ensure_ascii=False)[1:-1]
 
     def url(self, value: Any) -> str:
@@ -138,7 +138,9 @@ def translate(action: Mapping[str, Any], raw_result: str) -> dict[str, Any]:
     try:
         validate(action["contract"]["output"]["successSchema"], output, "output")
     except jsonschema.ValidationError as error:
-        raise TranslationError(f"output does not match the success schema: {error.message}")
+        raise TranslationError(
+            f"output does not match the success schema: {error.message}"
+        ) from None
     if not isinstance(output, dict):
         raise TranslationError("the output is not an object")
     return output

@@ -181,9 +181,7 @@ def test_the_local_genesys_renders_and_translates_genesys_own_exports() -> None:
         "statuses": ["Error"],
     }
     setter = load_action(REFERENCE / "Set-Participant-Attribute.json")
-    request = render_request(
-        setter, {"conversationId": "c", "participantId": "p", "key": "k"}, {}
-    )
+    request = render_request(setter, {"conversationId": "c", "participantId": "p", "key": "k"}, {})
     assert request.url == "/api/v2/conversations/c/participants/p/attributes"
     assert json.loads(request.body) == {"attributes": {"k": ""}}  # $!{} prints nothing
 
