@@ -32,8 +32,8 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import airspeed  # type: ignore[import-untyped]
-import jsonschema
-from jsonpath_ng.ext import parse as parse_jsonpath  # type: ignore[import-untyped]
+import jsonschema  # type: ignore[import-untyped]
+from jsonpath_ng.ext import parse as parse_jsonpath  # type: ignore[attr-defined]
 
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]*$")
 RESERVED_INPUTS = frozenset({"orgId", "integrationId", "rawRequest"})
