@@ -55,11 +55,18 @@ def _burst_real(quick: bool) -> Report:
     return run_burst_real_proportions(1000, arrival_seconds=2.0)
 
 
+def _resolve(quick: bool) -> Report:
+    from benchmarks.resolve import run_resolve
+
+    return run_resolve(10, chain_size=3, cold_runs=1) if quick else run_resolve(300, 30, 7)
+
+
 # Order: the in-process warm measurement runs before the scenarios that fill the process
 # with thousands of conversations' worth of objects.
 SCENARIOS: dict[str, Callable[[bool], Report]] = {
     "cold-start": _cold_start,
     "warm": _warm,
+    "resolve": _resolve,
     "economy": _economy,
     "burst": _burst,
     "burst-real": _burst_real,

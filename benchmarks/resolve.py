@@ -1,0 +1,369 @@
+"""Scenario "resolve", the data-action path: what ResolveAttributesFunction costs an
+Architect flow that calls it, next to what the asynchronous chain costs.
+
+1. Warm own time of the function (like scenario 4): one warm container, events rendered
+   from genesys/data-actions/resolve-attributes-lambda.json as Genesys renders them, the
+   time inside every `requests.Session.send` (the external stub, the Genesys emulator)
+   and every boto3 call (moto) excluded. Two cases: resolve only (the flow passes the
+   participant id: no Genesys call), and resolve + write (read, PATCH, PutEvents).
+2. Cold import of the handler module on the built function and layer (.aws-sam/build),
+   in a `python -I -S` child as scenario 1 measures it (benchmarks/cold_child.py).
+3. Side by side, whole wall time measured here: the data action with write, from the
+   invocation to its answer (the attributes are written when it returns), and the
+   asynchronous chain, from the customer.start event in to the attributes written
+   (FetchAttributes -> SyncExternal -> PatchAttributes, routed by template.yaml's rules
+   through moto, as localdev's pipeline does). The hops a deployment adds on top are
+   written out in docs/architect.md (estimates, not measured here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    BUILD_DIR,
+    PYTHON,
+    REPO_ROOT,
+    WORK_DIR,
+    Report,
+    customer_start_event,
+    environment,
+    median,
+    millis,
+    new_id,
+    percentile,
+    quiet,
+    seconds,
+    table,
+    target,
+)
+from benchmarks.warm import excluding_io
+
+FUNCTION_ID = "ResolveAttributesFunction"
+ACTION = REPO_ROOT / "genesys" / "data-actions" / "resolve-attributes-lambda.json"
+CHILD = Path(__file__).resolve().parent / "cold_child.py"
+WARM_UP = 20
+TARGET_P50 = 0.005
+TARGET_P99 = 0.020
+TARGET_COLD_IMPORT = 0.3
+ANSWER = {"case_status": "open", "case_priority": "normal", "crm_segment": "warm"}
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
+
+
+def _new_call(box: Any, index: int) -> tuple[str, str]:
+    conversation_id, participant_id = new_id(), new_id()
+    box.emulator.create_conversation(
+        media_type="VOICE",
+        participants=[
+            {"purpose": "customer", "id": participant_id, "attributes": {"case_id": f"C-{index}"}},
+            {"purpose": "ivr"},
+        ],
+        conversation_id=conversation_id,
+    )
+    return conversation_id, participant_id
+
+
+def _event(inputs: dict[str, Any]) -> Any:
+    """The Lambda event Genesys sends for these inputs: the action's rendered request."""
+    from localdev.data_actions import load_action, render_request
+
+    return json.loads(render_request(load_action(ACTION), inputs, {}).body)
+
+
+def _warm_case(box: Any, write: bool, size: int) -> dict[str, Any]:
+    from attribute_bridge import wiring
+
+    from localdev.sandbox import LambdaContext
+
+    spec = box.template.functions[FUNCTION_ID]
+    events = []
+    for index in range(WARM_UP + size):
+        conversation_id, participant_id = _new_call(box, index)
+        inputs: dict[str, Any] = {"conversationId": conversation_id, "ani": "tel:+13175550123"}
+        if write:
+            inputs["write"] = True
+        else:
+            inputs["participantId"] = participant_id
+        events.append(_event(inputs))
+    with environment(box.environment(FUNCTION_ID)):
+        wiring.reset()  # one container: adapters built on the warm-up invocations
+        handler = box.handler(FUNCTION_ID)
+        own: list[float] = []
+        totals: list[float] = []
+        calls: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
+        with excluding_io() as excluded:
+            for index, event in enumerate(events):
+                context = LambdaContext(FUNCTION_ID, spec.timeout, spec.memory_size)
+                excluded.reset()
+                started = time.perf_counter()
+                answer = handler(event, context)
+                total = time.perf_counter() - started
+                if index < WARM_UP:
+                    continue
+                statuses[str(answer["status"])] += 1
+                totals.append(total)
+                own.append(total - excluded.seconds)
+                calls.update(excluded.calls)
+    return {
+        "own": own,
+        "total": totals,
+        "statuses": dict(statuses),
+        "calls": {name: n / max(1, len(own)) for name, n in calls.items()},
+    }
+
+
+def _async_chain(box: Any, size: int) -> dict[str, Any]:
+    from localdev.runner import run_chain
+
+    walls: list[float] = []
+    written = 0
+    for index in range(size):
+        conversation_id, participant_id = _new_call(box, index)
+        event = customer_start_event(conversation_id, participant_id, "VOICE")
+        started = time.perf_counter()
+        run_chain(box, event)
+        walls.append(time.perf_counter() - started)
+        attributes = box.emulator.participant_attributes(conversation_id, participant_id)
+        written += all(attributes.get(k) == v for k, v in ANSWER.items())
+    return {"wall": walls, "written": written}
+
+
+# ---------------------------------------------------------------------------- cold import
+
+
+def _cold_imports(runs: int) -> dict[str, Any]:
+    """`runs` cold imports of the built handler module (one more first, discarded)."""
+    function_dir = BUILD_DIR / FUNCTION_ID
+    layer_dir = BUILD_DIR / "SharedLayer" / "python"
+    for path in (function_dir / "app.py", layer_dir / "attribute_bridge" / "resolve.py"):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `make build` first")
+    import sysconfig
+
+    scratch = WORK_DIR / f"resolve-cold-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    runtime, home = scratch / "runtime", scratch / "home"
+    runtime.mkdir(parents=True)
+    home.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in RUNTIME_PROVIDED:
+        if (site / name).exists():
+            (runtime / name).symlink_to(site / name)
+    from localdev.template import load_template
+
+    variables = load_template(REPO_ROOT / "template.yaml").functions[FUNCTION_ID].environment
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_ID,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "LAMBDA_TASK_ROOT": str(function_dir),
+        **variables,
+    }
+    imports: list[float] = []
+    cpu: list[float] = []
+    try:
+        for run in range(runs + 1):
+            result_file = scratch / f"run-{run}.json"
+            config = {
+                "front": [str(function_dir), str(layer_dir)],
+                "back": [str(runtime)],
+                "mode": "import",
+                "naive": False,
+                "handler_module": "app",
+                "handler_function": "lambda_handler",
+                "event_file": "",
+                "result_file": str(result_file),
+                "function_name": FUNCTION_ID,
+                "timeout": 15.0,
+                "memory": 256,
+                "check_modules": ["app", "attribute_bridge", "aws_lambda_powertools"],
+            }
+            subprocess.run(
+                [PYTHON, "-I", "-S", str(CHILD), json.dumps(config)],
+                env=env,
+                cwd=str(home),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            report = json.loads(result_file.read_text(encoding="utf-8"))
+            files = report["files"]
+            if not str(files["app"]).startswith(str(function_dir)) or not str(
+                files["attribute_bridge"]
+            ).startswith(str(layer_dir)):
+                raise RuntimeError(f"the child imported the wrong copies: {files}")
+            if run:
+                imports.append(float(report["marks"]["handler_imported"]))
+                cpu.append(float(report["cpu_seconds"]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"imports": imports, "cpu": cpu}
+
+
+# ---------------------------------------------------------------------------- the scenario
+
+
+def run_resolve(size: int = 300, chain_size: int = 30, cold_runs: int = 7) -> Report:
+    from attribute_bridge import aws as aws_adapters
+    from attribute_bridge import wiring
+
+    from localdev.emulator import EmulatorConfig
+    from localdev.sandbox import sandbox
+
+    began = time.perf_counter()
+    try:
+        with (
+            quiet(),
+            sandbox(
+                emulator_config=EmulatorConfig(rate_limit=10**9),
+                parameter_overrides={"SyncContextFields": "ani"},
+            ) as box,
+        ):
+            box.external.add_rule(match={}, answer=dict(ANSWER))
+            warm = {
+                "resolve only": _warm_case(box, write=False, size=size),
+                "resolve + write": _warm_case(box, write=True, size=size),
+            }
+            wiring.reset()
+            chain = _async_chain(box, chain_size)
+            wiring.reset()
+    finally:
+        aws_adapters.aws_client.cache_clear()
+    cold = _cold_imports(cold_runs) if cold_runs else {"imports": [], "cpu": []}
+    return _report(size, chain_size, warm, chain, cold, time.perf_counter() - began)
+
+
+def _report(
+    size: int,
+    chain_size: int,
+    warm: dict[str, dict[str, Any]],
+    chain: dict[str, Any],
+    cold: dict[str, Any],
+    elapsed: float,
+) -> Report:
+    rows, targets, summary = [], [], {}
+    for case, data in warm.items():
+        own = data["own"]
+        p50, p99 = median(own), percentile(own, 99)
+        summary[case] = {"p50": p50, "p99": p99, "total_p50": median(data["total"])}
+        rows.append(
+            [
+                case,
+                len(own),
+                millis(p50),
+                millis(percentile(own, 90)),
+                millis(p99),
+                millis(max(own)),
+                millis(median(data["total"])),
+                ", ".join(f"{k}: {v}" for k, v in sorted(data["statuses"].items())),
+                ", ".join(f"{k} x{v:.2f}" for k, v in sorted(data["calls"].items())),
+            ]
+        )
+        targets.append(target(f"{case}: p50 own time", "<= 5 ms", millis(p50), p50 <= TARGET_P50))
+        targets.append(target(f"{case}: p99 own time", "<= 20 ms", millis(p99), p99 <= TARGET_P99))
+    imports = cold["imports"]
+    if imports:
+        cold_median = median(imports)
+        summary["cold_import"] = {"median": cold_median, "max": max(imports)}
+        targets.append(
+            target(
+                "cold import of the handler module (built layer)",
+                "<= 0.3 s",
+                seconds(cold_median),
+                cold_median <= TARGET_COLD_IMPORT,
+            )
+        )
+    write_total = warm["resolve + write"]["total"]
+    walls = chain["wall"]
+    summary["side_by_side"] = {
+        "data_action_p50": median(write_total),
+        "chain_p50": median(walls),
+        "chain_written": chain["written"],
+    }
+    side = [
+        [
+            "data action, write=true (invocation -> answer, attributes written)",
+            len(write_total),
+            millis(median(write_total)),
+            millis(percentile(write_total, 90)),
+            millis(max(write_total)),
+        ],
+        [
+            "async chain (customer.start in -> attributes written; 3 invocations, 2 bus hops)",
+            len(walls),
+            millis(median(walls)),
+            millis(percentile(walls, 90)),
+            millis(max(walls)),
+        ],
+    ]
+    tables = [
+        table(
+            "Data action: own time per warm invocation",
+            ["case", "n", "p50", "p90", "p99", "max", "whole (p50)", "statuses", "excluded calls"],
+            rows,
+        ),
+        table(
+            "Side by side, whole wall time measured locally",
+            ["path", "n", "p50", "p90", "max"],
+            side,
+        ),
+    ]
+    if imports:
+        tables.append(
+            table(
+                "Cold import of ResolveAttributes' handler (.aws-sam/build, python -I -S)",
+                ["runs", "median", "min", "max"],
+                [
+                    [
+                        len(imports),
+                        seconds(median(imports)),
+                        seconds(min(imports)),
+                        seconds(max(imports)),
+                    ]
+                ],
+            )
+        )
+    notes = [
+        "Own time = the handler call's wall time minus every requests `Session.send` (the "
+        "external stub, the Genesys emulator) and every whole boto3 call (moto): what is "
+        "left is the project's code and the libraries it drives (Powertools Logger and "
+        "Metrics, input parsing, payload, answer mapping, the SDK's (de)serialization, the "
+        "flat answer, its log line). The external system's delay is excluded by construction.",
+        f"Events rendered from resolve-attributes-lambda.json as Genesys renders them; "
+        f"{WARM_UP} discarded warm-up invocations per case, then {size}, each a new "
+        "conversation. 'resolve only': the flow passes participantId, no Genesys call. "
+        "'resolve + write': one conversation read, one PATCH, one PutEvents.",
+        f"Side by side: the same local parts; the chain is {chain_size} customer.start events "
+        f"through localdev's pipeline ({chain['written']} of them had the answer written "
+        "when it returned). Locally each hop is a function call and moto; a deployment adds "
+        "EventBridge delivery and Lambda invocations per hop, and the flow's Get Participant "
+        "Data loop only sees the values on its next poll: docs/architect.md writes those out.",
+        "Cold import: the child process as scenario 1 runs it (benchmarks/cold_child.py, "
+        "mode import), on the built function folder and layer, one discarded run first. "
+        "The import is wall time inside the child; its CPU time (user + system, interpreter "
+        "start included) moves less when the shared 2-core machine is busy.",
+    ]
+    return {
+        "name": "resolve",
+        "title": "Data-action path (ResolveAttributes: warm own time, cold import, vs the chain)",
+        "command": ".venv/bin/python -m benchmarks resolve",
+        "size": size,
+        "seconds": elapsed,
+        "tables": tables,
+        "targets": targets,
+        "notes": notes,
+        "data": {"summary": summary},
+    }
