@@ -19,7 +19,7 @@ def test_the_resolve_scenario_runs_at_a_tiny_size() -> None:
     assert {"resolve only", "resolve + write"} <= set(summary)
     assert ("cold_import" in summary) is built
     rows = report["tables"][0]["rows"]
-    assert [row[7] for row in rows] == ["resolved: 3", "written: 3"]
+    assert [row[9] for row in rows] == ["resolved: 3", "written: 3"]
     document = render_document([report], dict.fromkeys(_MACHINE_KEYS, "x"), 1.0)
     assert report["title"] in document
 
