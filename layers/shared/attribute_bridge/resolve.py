@@ -227,7 +227,7 @@ def resolve(
     try:
         return _resolve(request, genesys, external, settings, budget, correlation_id)
     except BridgeError as error:
-        code = _error_code(error, settings, budget)
+        code = _error_code(error, budget)
         return _failed(
             request.conversation_id,
             request.participant_id or "",
@@ -340,7 +340,7 @@ class _ConfigurationError(BridgeError):
     """This deployment cannot answer until its configuration is fixed."""
 
 
-def _error_code(error: BridgeError, settings: Settings, budget: Budget) -> str:
+def _error_code(error: BridgeError, budget: Budget) -> str:
     if isinstance(error, _ConfigurationError | Unauthorized):
         return "CONFIGURATION"
     if isinstance(error, NotFound):
