@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
 from localdev.built import BUILD_DIR, run_built_function, runtime_packages_dir, served_stack
 from localdev.data_actions import load_action, render_request, translate
@@ -32,7 +33,11 @@ def test_the_built_function_answers_a_rendered_data_action_event() -> None:
         inputs = {"conversationId": conversation["id"], "ani": "tel:+1317", "write": True}
         event = json.loads(render_request(ACTION, inputs, {}).body)
 
-        report = run_built_function(stack, "ResolveAttributesFunction", event, runtime)
+        try:
+            report = run_built_function(stack, "ResolveAttributesFunction", event, runtime)
+        finally:
+            # moto's state is per process: leave none for the next served stack
+            requests.post(f"{stack.aws_endpoint}/moto-api/reset", timeout=10)
 
         output = translate(ACTION, json.dumps(report["result"]))
         assert output["status"] == "written", report["stderr"]
