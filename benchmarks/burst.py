@@ -130,6 +130,7 @@ class Container:
 
     def __init__(self, settings: Any, tally: Tally, clock: LambdaClock) -> None:
         from attribute_bridge.aws import ParameterStore, TokenLease
+        from attribute_bridge.conversation_state import DynamoConversationState
         from attribute_bridge.external import ExternalSystem
         from attribute_bridge.genesys.client import GenesysClient, RetryPolicy
         from attribute_bridge.genesys.endpoints import resolve_endpoints
@@ -165,6 +166,7 @@ class Container:
         )
         policy = RetryPolicy(sleep=sleep, min_call_seconds=clock.min_call)
         self.genesys = GenesysClient(endpoints, self.tokens, requests.Session(), policy)
+        self.state = DynamoConversationState(settings.conversation_state_table)
         self.external = ExternalSystem(
             settings.external_url,
             lambda: None,
@@ -198,6 +200,7 @@ def _settings(emulator_url: str, external_url: str) -> tuple[dict[str, Any], int
         for name in (
             "TokenLeaseTable",
             "IdempotencyTable",
+            "ConversationStateTable",
             "AppEventBus",
             "FetchAttributesDLQ",
             "SyncExternalDLQ",
@@ -314,12 +317,13 @@ def _run(
             settings, template_k = _settings(emulator.base_url, stub.sync_url)
             k = concurrency or template_k
             fetch = settings["fetch"]
-            boto3.client("dynamodb").create_table(
-                TableName=fetch.token_lease_table,
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            for table in (fetch.token_lease_table, fetch.conversation_state_table):
+                boto3.client("dynamodb").create_table(
+                    TableName=table,
+                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
             for name, value in (
                 (fetch.client_id_parameter, emulator.config.client_id),
                 (fetch.client_secret_parameter, emulator.config.client_secret),
@@ -416,15 +420,21 @@ def _burst(
         budget = Budget.seconds(clock.timeout, reserve=clock.reserve)  # as from_context
         if function == "fetch":
             request = parse_conversation_event(job.payload)
-            result = use_cases.fetch_attributes(request, container.genesys, config, budget)
+            result = use_cases.fetch_attributes(
+                request, container.genesys, container.state, config, budget
+            )
             emit_to = "sync"
         elif function == "sync":
             fetched = parse_attributes_detail(job.payload, INCOMING_LIMITS)
-            result = use_cases.sync_external(fetched, container.external, config, budget)
+            result = use_cases.sync_external(
+                fetched, container.external, container.state, config, budget
+            )
             emit_to = "patch"
         else:
-            resolved = parse_attributes_detail(job.payload, config.limits)
-            result = use_cases.patch_attributes(resolved, container.genesys, config, budget)
+            resolved = parse_attributes_detail(job.payload, INCOMING_LIMITS)
+            result = use_cases.patch_attributes(
+                resolved, container.genesys, container.state, config, budget
+            )
             emit_to = ""
         if emit_to and result.detail is not None:
             event = {"id": new_id(), "detail": result.detail.to_dict()}

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit status 2 (argparse prints the usage
+    first; `--help` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localdev")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="python -m localdev")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     route = commands.add_parser("route", help="function ids whose template rules match an event")
     route.add_argument("event_file")
@@ -17,10 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("function_id")
     invoke.add_argument("event_file")
     invoke.add_argument("--env-vars", help="sam --env-vars style JSON file of overrides")
+    invoke.add_argument("--conversation", help="seed this conversation (or list) first")
+    invoke.add_argument("--external-answer", help="the stub answers every sync with this JSON")
 
-    pipeline = commands.add_parser("pipeline", help="run the whole chain an event starts")
-    pipeline.add_argument("event_file")
+    pipeline = commands.add_parser("pipeline", help="run the chains events start, in order")
+    pipeline.add_argument("event_files", nargs="+", metavar="EVENT_FILE")
     pipeline.add_argument("--env-vars", help="sam --env-vars style JSON file of overrides")
+    pipeline.add_argument("--conversation", help="seed this conversation (or list) first")
+    pipeline.add_argument("--external-answer", help="the stub answers every sync with this JSON")
+    pipeline.add_argument(
+        "--echo-attributes",
+        action="store_true",
+        help="after each PATCH, send the `attributes` event Genesys would (at most 10)",
+    )
 
     emulator = commands.add_parser("emulator", help="run the Genesys Cloud emulator")
     emulator.add_argument("--port", type=int, default=0)
@@ -47,14 +65,28 @@ def main(argv: list[str] | None = None) -> int:
         from localdev.external import serve_main as external_main
 
         return external_main(host=args.host, port=args.port)
-    if args.command == "invoke":
-        from localdev.runner import invoke_main
+    if args.command in ("invoke", "pipeline"):
+        from localdev.runner import UsageError, invoke_main, pipeline_main
 
-        return invoke_main(args.function_id, args.event_file, args.env_vars)
-    if args.command == "pipeline":
-        from localdev.runner import pipeline_main
-
-        return pipeline_main(args.event_file, args.env_vars)
+        try:
+            if args.command == "invoke":
+                return invoke_main(
+                    args.function_id,
+                    args.event_file,
+                    args.env_vars,
+                    args.conversation,
+                    args.external_answer,
+                )
+            return pipeline_main(
+                args.event_files,
+                args.env_vars,
+                args.conversation,
+                args.external_answer,
+                args.echo_attributes,
+            )
+        except UsageError as error:
+            print(f"{args.command}: {error}", file=sys.stderr)
+            return 2
     if args.command == "demo":
         from localdev.demo import demo_main
 

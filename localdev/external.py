@@ -6,6 +6,7 @@ See docs/emulator.md for the HTTP control endpoints under `/_external/`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -86,6 +87,23 @@ class StubState:
         self._rules: list[Rule] = []
         self._failures: deque[Failure] = deque()
         self._received: list[dict[str, Any]] = []
+        self._fixed_answer: str | None = None
+        self._idempotency_keys: list[str | None] = []  # the header, per received request
+
+    def answer_always(self, template: str | None) -> None:
+        """Answer every sync with this JSON text (None: the rules again); `{now}` in it
+        becomes the current epoch milliseconds at each answer."""
+        if template is not None:
+            json.loads(template.replace("{now}", "0"))  # ValueError if it is not JSON
+        with self._lock:
+            self._fixed_answer = template
+
+    def fixed_answer(self) -> bytes | None:
+        with self._lock:
+            template = self._fixed_answer
+        if template is None:
+            return None
+        return template.replace("{now}", str(int(time.time() * 1000))).encode()
 
     def add_rule(self, match: dict[str, Any], answer: dict[str, Any]) -> int:
         if not isinstance(match, dict) or not isinstance(answer, dict):
@@ -108,9 +126,14 @@ class StubState:
         with self._lock:
             return self._failures.popleft() if self._failures else None
 
-    def record(self, request: dict[str, Any]) -> None:
+    def record(self, request: dict[str, Any], idempotency_key: str | None = None) -> None:
         with self._lock:
             self._received.append(request)
+            self._idempotency_keys.append(idempotency_key)
+
+    def idempotency_keys(self) -> list[str | None]:
+        with self._lock:
+            return list(self._idempotency_keys)
 
     def received(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -122,6 +145,7 @@ class StubState:
             self._rules.clear()
             self._failures.clear()
             self._received.clear()
+            self._idempotency_keys.clear()
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """The attributes for `request`: the newest added rule that matches, else a built-in."""
@@ -168,7 +192,7 @@ class ExternalStubHandler(JsonHandler):
             state.record({"_raw": body.decode("utf-8", errors="replace")})
             self.send_json(400, {"error": "the body must be a JSON object"})
             return
-        state.record(request)
+        state.record(request, self.headers.get("Idempotency-Key"))
         if state.expected_auth is not None and self.headers.get("Authorization") != (
             state.expected_auth
         ):
@@ -187,6 +211,10 @@ class ExternalStubHandler(JsonHandler):
             return
         if failure is not None and mode == "slow":
             time.sleep(failure.seconds)
+        fixed = state.fixed_answer()
+        if fixed is not None:
+            self.send_payload(200, fixed, "application/json")
+            return
         attributes: dict[str, Any] = state.answer(request)
         if mode == "non_string":
             attributes |= NON_STRING_ATTRIBUTES
@@ -248,6 +276,10 @@ class ExternalSystemStub(LocalService):
     def add_rule(self, match: dict[str, Any], answer: dict[str, Any]) -> None:
         self._state.add_rule(match, answer)
 
+    def answer_always(self, template: str | None) -> None:
+        """Every sync gets this JSON text as the answer (`{now}`: epoch ms); None: rules."""
+        self._state.answer_always(template)
+
     def fail_next(self, mode: str, count: int = 1, seconds: float | None = None) -> None:
         """The next `count` sync requests fail with `mode`; "slow" sleeps `seconds`
         (default: the stub's slow_seconds) and then answers normally."""
@@ -257,6 +289,11 @@ class ExternalSystemStub(LocalService):
     def received(self) -> list[dict[str, Any]]:
         """Bodies of every POST /sync received, in order (also those answered 401/500)."""
         return self._state.received()
+
+    @property
+    def idempotency_keys(self) -> list[str | None]:
+        """The Idempotency-Key header of each of those requests (None: not sent)."""
+        return self._state.idempotency_keys()
 
     def reset(self) -> None:
         self._state.reset()

@@ -180,6 +180,9 @@ class Sandbox:
         if ids is None:
             return None
         conversation_id, participant_id, media_type = ids
+        # Genesys ids are case-insensitive; the emulator stores them as seeded (lower case).
+        conversation_id = conversation_id.lower()
+        participant_id = participant_id.lower() if participant_id else None
         if self.emulator.get_conversation(conversation_id) is not None:
             return conversation_id
         customer: dict[str, Any] = {"purpose": "customer", "attributes": {}}

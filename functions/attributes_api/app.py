@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 from attribute_bridge import domain, use_cases, wiring
 from attribute_bridge.api_models import (
     ACCEPTED_STATUS,
+    QUEUED_STATUS,
     SYNC_REQUESTED_STATUS,
     UUID_PATTERN,
     ApiError,
@@ -31,6 +32,8 @@ from attribute_bridge.api_models import (
     SyncAccepted,
     SyncRequest,
     describe_validation_errors,
+    normalized_content_type,
+    not_an_api_event,
     route_by_resource,
     unreadable_body,
     without_unused_schemas,
@@ -49,10 +52,10 @@ from attribute_bridge.errors import (
     TokenUnavailable,
     Unauthorized,
 )
-from attribute_bridge.events import SYNC_REQUESTED
+from attribute_bridge.events import SYNC_REQUESTED, UPDATE_REQUESTED, AttributesDetail
 from attribute_bridge.observability import traced
 from attribute_bridge.resolve_routes import router as resolve_router
-from attribute_bridge.validation import validate_attributes
+from attribute_bridge.write_rules import NOT_WRITABLE, PURPOSE_NOT_WRITABLE, STALE
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -99,9 +102,12 @@ ParticipantId = Annotated[
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid request: ids that are not UUIDs, invalid JSON, wrong types, extra fields, "
     "too many attributes or values too long.",
-    403: "Missing or invalid API key (answered by API Gateway).",
+    403: "Missing or invalid credentials (answered by API Gateway), or refused by the write "
+    "rules: a key not in WritableAttributes, or a participant whose purpose is not writable "
+    "(nothing is written).",
     404: "Unknown conversation, participant or route.",
     409: "Genesys Cloud kept answering 409 Conflict; retry.",
+    413: "The body is larger than the limit (512,000 bytes by default).",
     415: "The body is not JSON (Content-Type must be application/json).",
     429: "Rate limited, by Genesys Cloud (with Retry-After) or by the API's usage plan.",
     500: "Unexpected failure of this service.",
@@ -147,40 +153,99 @@ def get_attributes(
     conversation_id: ConversationId, participant_id: ParticipantId
 ) -> ParticipantAttributes:
     conversation_id, participant_id = conversation_id.lower(), participant_id.lower()
-    conversation = use_cases.read_conversation(wiring.genesys(), conversation_id, None, _budget())
+    settings = wiring.current_settings()
+    conversation = use_cases.read_and_remember(
+        wiring.genesys(), wiring.conversation_state(), conversation_id, None, _budget()
+    )
     participant = domain.pick_participant(conversation, participant_id)
     _count("ApiRead")
     return ParticipantAttributes(
         conversation_id=conversation_id,
         participant_id=participant.id,
-        attributes=dict(participant.attributes),
+        attributes=settings.readable.select(participant.attributes),  # ReadableAttributes
     )
 
 
 @app.patch(
     ATTRIBUTES_PATH,
     summary="Set some of a participant's attributes (keys not sent are kept)",
+    description=(
+        "Only keys on the stack's WritableAttributes list, on a participant whose purpose "
+        "is in WritablePurposes (default: customer); any other key refuses the whole "
+        "request (403) and nothing is written. With `Prefer: respond-async` the write is "
+        "queued (202) and applied by PatchAttributes with its retries; a queued write not "
+        "applied within MaxWriteDelaySeconds is skipped as stale, never applied over newer "
+        "values."
+    ),
     operation_id="patchParticipantAttributes",
     tags=["attributes"],
-    responses=_responses(200, AttributesWritten, "Written; the attributes sent.", 404, 409, 415),
+    responses={
+        **_responses(200, AttributesWritten, "Written; the attributes sent.", 404, 409, 413, 415),
+        202: {
+            "description": "Queued (`Prefer: respond-async`); PatchAttributes applies it.",
+            "content": {"application/json": {"model": AttributesWritten}},
+        },
+    },
 )
 def patch_attributes(
     conversation_id: ConversationId,
     participant_id: ParticipantId,
     update: Annotated[AttributesUpdate, Body(description="The attributes to set.")],
-) -> AttributesWritten:
-    conversation_id, participant_id = conversation_id.lower(), participant_id.lower()
-    attributes = validate_attributes(update.attributes, wiring.current_settings().limits)
-    wiring.genesys().patch_attributes(
-        conversation_id, participant_id, GENERIC_MEDIA, attributes, _budget()
+) -> Response[Any]:
+    request = AttributesDetail(
+        conversation_id=conversation_id.lower(),
+        participant_id=participant_id.lower(),
+        media_type="UNKNOWN",  # the write path finds it (participant record or read)
+        attributes=dict(update.attributes),
+        correlation_id=_request_id(),
+        source_event_id=_request_id(),
+        read_at_ms=use_cases.now_in_ms(),  # a write "now": replaces whatever is there
     )
+    settings, state = wiring.current_settings(), wiring.conversation_state()
+    if _respond_async():
+        refused = use_cases.precheck_write(request, state, settings)
+        if refused is not None:
+            return _refused(refused.refused)
+        _publish(UPDATE_REQUESTED, request.to_dict())
+        _count("ApiPatchQueued")
+        return _answer(202, _written(request, QUEUED_STATUS))
+    result = use_cases.patch_attributes(
+        request, wiring.genesys(), state, settings, _budget(), all_or_nothing=True
+    )
+    if result.outcome == "not_found":
+        raise NotFound(result.reason, status=404)
+    if result.refused:
+        return _refused(result.refused)
     _count("ApiPatched")
-    return AttributesWritten(
-        conversation_id=conversation_id,
-        participant_id=participant_id,
-        attributes=attributes,
-        status=ACCEPTED_STATUS,
+    return _answer(200, _written(request, ACCEPTED_STATUS))
+
+
+def _refused(refused: dict[str, str]) -> Response[Any]:
+    """Nothing was written: 403 for what the write rules forbid, 409 for a key changed
+    meanwhile, 400 for keys or values that are not valid."""
+    errors = [f"{key}: {why}" for key, why in sorted(refused.items())]
+    reasons = set(refused.values())
+    if all(why == NOT_WRITABLE or why.startswith(PURPOSE_NOT_WRITABLE) for why in reasons):
+        return _error(403, "Refused", "Refused by the write rules; nothing was written", errors)
+    if reasons == {STALE}:
+        return _error(409, "Conflict", "Changed meanwhile; nothing was written", errors)
+    return _error(400, "Rejected", "The request is invalid; nothing was written", errors)
+
+
+def _written(request: AttributesDetail, status: str) -> AttributesWritten:
+    return AttributesWritten.model_validate(
+        {
+            "conversationId": request.conversation_id,
+            "participantId": request.participant_id,
+            "attributes": request.attributes,
+            "status": status,
+        }
     )
+
+
+def _respond_async() -> bool:
+    prefer = app.current_event.headers.get("Prefer") or ""
+    return "respond-async" in prefer.lower()
 
 
 @app.post(
@@ -201,7 +266,7 @@ def request_sync(
     if request is not None and request.participant_id is not None:
         detail["participantId"] = request.participant_id.lower()
     detail["requestId"] = request_id
-    _publish_sync_request(detail)
+    _publish(SYNC_REQUESTED, detail)
     _count("ApiSyncRequested")
     return SyncAccepted(
         conversation_id=conversation_id, status=SYNC_REQUESTED_STATUS, request_id=request_id
@@ -340,9 +405,17 @@ def _request_id() -> str:
     return str(request_context.get("requestId") or app.lambda_context.aws_request_id)
 
 
-def _publish_sync_request(detail: dict[str, str]) -> None:
+def _answer(status: int, body: AttributesWritten) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(),
+    )
+
+
+def _publish(detail_type: str, detail: dict[str, Any]) -> None:
     try:
-        wiring.publisher().publish(SYNC_REQUESTED, [detail])
+        wiring.publisher().publish(detail_type, [detail])
     except BridgeError:
         raise
     except Exception as error:
@@ -369,10 +442,12 @@ def _refuse(refusal: Refusal) -> dict[str, Any]:
 @metrics.log_metrics
 @traced  # opt-in (EnableTracing), never captures the response: bodies hold customer data
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refusal = unreadable_body(event, wiring.current_settings().limits.max_body_bytes)
+    refusal = not_an_api_event(event) or unreadable_body(
+        event, wiring.current_settings().limits.max_body_bytes
+    )
     if refusal is not None:
         return _refuse(refusal)
-    return app.resolve(dict(route_by_resource(event)), context)
+    return app.resolve(dict(normalized_content_type(route_by_resource(event))), context)
 
 
 def openapi_json() -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from attribute_bridge import use_cases, wiring
 from attribute_bridge.budget import Budget
 from attribute_bridge.events import FETCHED, parse_conversation_event
-from attribute_bridge.handling import handle, idempotent_on
+from attribute_bridge.handling import CONVERSATION_EVENT_KEY, handle, idempotent_on
 from attribute_bridge.observability import traced
 from aws_lambda_powertools import Logger, Metrics
 
@@ -20,12 +20,16 @@ FIVE_DAYS = 5 * 24 * 3600  # longer than Genesys's 4 days of redelivery
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @traced
-@idempotent_on("detail", expires_after_seconds=FIVE_DAYS)
+@idempotent_on(CONVERSATION_EVENT_KEY, expires_after_seconds=FIVE_DAYS)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
         request = parse_conversation_event(event)
         result = use_cases.fetch_attributes(
-            request, wiring.genesys(), wiring.current_settings(), budget
+            request,
+            wiring.genesys(),
+            wiring.conversation_state(),
+            wiring.current_settings(),
+            budget,
         )
         if result.detail is not None:
             wiring.publisher().publish(FETCHED, [result.detail.to_dict()])

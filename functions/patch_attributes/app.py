@@ -1,5 +1,6 @@
-"""PatchAttributes: ParticipantAttributesResolved (or UpdateRequested) -> PATCH the
-participant's attributes on the media-aware endpoint -> ParticipantAttributesPatched."""
+"""PatchAttributes: ParticipantAttributesResolved (or UpdateRequested) -> the write rules
+-> PATCH the participant's attributes on the media-aware endpoint -> an audit event,
+ParticipantAttributesPatched (the keys written, never their values)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ from typing import Any
 
 from attribute_bridge import use_cases, wiring
 from attribute_bridge.budget import Budget
-from attribute_bridge.events import PATCHED, parse_attributes_detail
-from attribute_bridge.handling import handle, idempotent_on
+from attribute_bridge.events import (
+    INCOMING_LIMITS,
+    PATCHED,
+    parse_attributes_detail,
+    patched_detail,
+)
+from attribute_bridge.handling import APP_EVENT_KEY, best_effort, handle, idempotent_on
 from attribute_bridge.observability import traced
 from aws_lambda_powertools import Logger, Metrics
 
@@ -19,20 +25,34 @@ metrics = Metrics()
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @traced
-@idempotent_on("detail", expires_after_seconds=24 * 3600)
+@idempotent_on(APP_EVENT_KEY, expires_after_seconds=24 * 3600)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def step(budget: Budget) -> dict[str, Any]:
-        settings = wiring.current_settings()
-        request = parse_attributes_detail(event, settings.limits)
-        result = use_cases.patch_attributes(request, wiring.genesys(), settings, budget)
-        if result.outcome == "patched":
-            wiring.publisher().publish(PATCHED, [request.to_dict()])
+        # Wide limits here: the write rules refuse a bad key by itself, the others still go.
+        request = parse_attributes_detail(event, INCOMING_LIMITS)
+        result = use_cases.patch_attributes(
+            request,
+            wiring.genesys(),
+            wiring.conversation_state(),
+            wiring.current_settings(),
+            budget,
+        )
+        written = result.detail
+        audited = written is not None and best_effort(
+            "Publishing ParticipantAttributesPatched",
+            "AuditPublishFailed",
+            lambda: wiring.publisher().publish(PATCHED, [patched_detail(written, result.refused)]),
+            logger,
+        )
         return {
             "outcome": result.outcome,
             "reason": result.reason,
             "conversationId": request.conversation_id,
             "participantId": request.participant_id,
-            "emitted": PATCHED if result.outcome == "patched" else None,
+            "writtenKeys": sorted(result.detail.attributes) if result.detail else [],
+            "refused": result.refused,
+            "warnings": list(result.warnings),
+            "emitted": PATCHED if audited else None,
         }
 
     return handle(

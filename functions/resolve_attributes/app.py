@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from attribute_bridge import resolve, wiring
-from attribute_bridge.events import PATCHED
+from attribute_bridge.events import PATCHED, patched_detail
 from attribute_bridge.observability import traced
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,7 +32,13 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         settings = wiring.current_settings()  # a broken configuration raises here
         budget = resolve.budget_for(settings, context)
         resolution = resolve.resolve(
-            event, wiring.genesys(), wiring.external_system(), settings, budget, correlation_id
+            event,
+            wiring.genesys(),
+            wiring.external_system(),
+            wiring.conversation_state(),
+            settings,
+            budget,
+            correlation_id,
         )
         if resolution.written is not None:
             _publish_patched(resolution, budget)
@@ -54,7 +60,8 @@ def _publish_patched(resolution: resolve.Resolution, budget: Any) -> None:
         logger.warning("No time left to emit ParticipantAttributesPatched")
         return
     try:
-        wiring.publisher().publish(PATCHED, [resolution.written.to_dict()])
+        detail = patched_detail(resolution.written, resolution.write_refused)  # keys, no values
+        wiring.publisher().publish(PATCHED, [detail])
     except Exception as error:  # botocore's or PublishFailed: never the flow's problem
         _count("PublishFailed")
         logger.error(

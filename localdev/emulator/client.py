@@ -61,7 +61,7 @@ class EmulatorClient:
         path_pattern: str = ".*",
         status: int | None = 503,
         count: int = 1,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         delay_seconds: float = 0.0,
         body: Any = None,
     ) -> dict[str, Any]:

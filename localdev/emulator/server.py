@@ -425,13 +425,16 @@ class GenesysEmulator(LocalService):
     def revoke_tokens(self) -> int:
         return self._state.revoke_tokens()
 
+    def take_patched(self) -> list[tuple[str, str]]:
+        return self._state.take_patched()
+
     def inject_fault(
         self,
         method: str = "*",
         path_pattern: str = ".*",
         status: int | None = 503,
         count: int = 1,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         delay_seconds: float = 0.0,
         body: Any = None,
     ) -> dict[str, Any]:

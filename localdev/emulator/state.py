@@ -24,7 +24,10 @@ MEDIA_COMMUNICATIONS = {
     "EMAIL": "emails",
     "CALLBACK": "callbacks",
 }
-PARTICIPANT_FIELDS = frozenset({"purpose", "attributes", "id", "name", "address", "ani", "dnis"})
+PARTICIPANT_FIELDS = frozenset(
+    {"purpose", "attributes", "id", "name", "address", "ani", "dnis", "state"}
+)
+PARTICIPANT_STATES = frozenset({"connected", "disconnected", "terminated"})
 DEFAULT_CUSTOMER_ANI = "tel:+13175550100"
 DEFAULT_DNIS = "tel:+18005550199"
 
@@ -55,6 +58,7 @@ class Participant:
     ani: str | None
     dnis: str | None
     communication_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ended: bool = False  # this leg ended (a transfer, a reconnect) while the conversation goes on
 
 
 @dataclass
@@ -86,19 +90,20 @@ class Conversation:
                     "ani": p.ani,
                     "dnis": p.dnis,
                     "attributes": dict(p.attributes),
+                    "state": self._state(p),
                 }
                 for p in self.participants
             ],
         }
 
-    def _state(self) -> str:
-        if self.end_time is None:
+    def _state(self, participant: Participant | None = None) -> str:
+        if self.end_time is None and not (participant and participant.ended):
             return "connected"
         return "terminated" if self.media_type == "VOICE" else "disconnected"
 
     def _communication(self, participant: Participant) -> dict[str, Any]:
         communication: dict[str, Any] = {
-            "state": self._state(),
+            "state": self._state(participant),
             "id": participant.communication_id,
             "direction": "inbound",
             "connectedTime": self.start_time,
@@ -158,7 +163,7 @@ class Conversation:
                 "connectedTime": self.start_time,
                 "endTime": self.end_time,
                 "purpose": p.purpose,
-                "state": self._state(),
+                "state": self._state(p),
                 "direction": "inbound",
                 "held": False,
                 "wrapupRequired": False,
@@ -205,7 +210,7 @@ class Fault:
     path_pattern: re.Pattern[str]
     status: int | None
     remaining: int
-    retry_after: int | None  # seconds, sent as the Retry-After header
+    retry_after: int | str | None  # seconds or an HTTP date, sent as the Retry-After header
     delay_seconds: float
     body: Any
 
@@ -270,6 +275,8 @@ class EmulatorState:
         self._tokens_minted = 0
         self._rate_limited = 0
         self._faults_served = 0
+        self._patched: list[tuple[str, str]] = []  # (conversation, participant), in order
+        self._attribute_writes = 0  # PATCHes applied: to tell a write done twice
 
     # ---- settings, counters, reset -------------------------------------------------------
 
@@ -291,6 +298,7 @@ class EmulatorState:
             self._faults.clear()
             self._requests.clear()
             self._tokens_minted = self._rate_limited = self._faults_served = 0
+            self._attribute_writes = 0
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
@@ -299,6 +307,7 @@ class EmulatorState:
                 "tokens_minted": self._tokens_minted,
                 "rate_limited": self._rate_limited,
                 "faults_served": self._faults_served,
+                "attribute_writes": self._attribute_writes,
             }
 
     def begin_request(self, method: str, path: str, route_key: str) -> Fault | None:
@@ -322,7 +331,7 @@ class EmulatorState:
         path_pattern: str = ".*",
         status: int | None = 503,
         count: int = 1,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         delay_seconds: float = 0.0,
         body: Any = None,
     ) -> dict[str, Any]:
@@ -332,8 +341,10 @@ class EmulatorState:
             raise ValueError("a fault needs a status, a delay_seconds > 0, or both")
         if status is not None and not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
-        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise ValueError("retry_after must be a whole number of seconds >= 0")
+        if isinstance(retry_after, str):
+            pass  # sent as it is: an HTTP date, or a value a client must survive
+        elif retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+            raise ValueError("retry_after must be seconds >= 0 or a string (an HTTP date)")
         try:
             pattern = re.compile(path_pattern)
         except re.error as error:
@@ -510,7 +521,16 @@ class EmulatorState:
             ):
                 raise WriteRefused(404, "not.found", f"Conversation {conversation_id} has ended.")
             participant.attributes.update(attributes)
+            self._patched.append((conversation.id, participant.id))
+            self._attribute_writes += 1
             return dict(participant.attributes)
+
+    def take_patched(self) -> list[tuple[str, str]]:
+        """(conversation id, participant id) of each PATCH accepted since the last call:
+        Genesys sends an `attributes` event for each (localdev pipeline --echo-attributes)."""
+        with self._lock:
+            patched, self._patched = self._patched, []
+            return patched
 
     def _conversation(self, conversation_id: str) -> Conversation:
         conversation = self._conversations.get(conversation_id)
@@ -535,6 +555,9 @@ def _build_participant(spec: Any, media_type: str, index: int) -> Participant:
         # Every leg of a call carries the caller's ANI and the dialled number.
         ani = ani or DEFAULT_CUSTOMER_ANI
         dnis = dnis or DEFAULT_DNIS
+    state = spec.get("state", "connected")
+    if state not in PARTICIPANT_STATES:
+        raise ValueError(f"participants[{index}].state must be one of {sorted(PARTICIPANT_STATES)}")
     address: str | None = spec.get("address")
     if address is None and media_type == "VOICE":
         address = ani if purpose == "customer" else dnis
@@ -548,4 +571,5 @@ def _build_participant(spec: Any, media_type: str, index: int) -> Participant:
         address=address,
         ani=ani,
         dnis=dnis,
+        ended=state != "connected",
     )

@@ -379,7 +379,7 @@ def test_queues_are_encrypted() -> None:
 
 def test_tables_are_encrypted() -> None:
     tables = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::DynamoDB::Table"}
-    assert set(tables) == {"IdempotencyTable", "TokenLeaseTable"}
+    assert set(tables) == {"IdempotencyTable", "TokenLeaseTable", "ConversationStateTable"}
     for name, table in tables.items():
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True, name
 

@@ -18,7 +18,7 @@ from localdev.sandbox import Sandbox, sandbox
 FUNCTION = "AttributesApiFunction"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 UNKNOWN_ID = "0a0b0c0d-1e1f-4a2b-8c3d-4e5f6a7b8c9d"
-CUSTOMER_ATTRIBUTES = {"case_id": "CASE-1001", "customer_tier": "silver"}
+CUSTOMER_ATTRIBUTES = {"case_id": "CASE-1001", "crm_customer_tier": "silver"}
 GENESYS_API_REQUESTS = ("GET /api/v2", "PATCH /api/v2")
 
 
@@ -134,7 +134,7 @@ def test_get_reads_a_web_messaging_participant_and_accepts_upper_case_ids(box: S
     conversation = box.emulator.create_conversation(
         media_type="MESSAGE",
         participants=[
-            {"purpose": "customer", "attributes": {"channel": "web"}},
+            {"purpose": "customer", "attributes": {"crm_channel": "web", "dob": "1980-01-02"}},
             {"purpose": "acd"},
         ],
     )
@@ -143,7 +143,7 @@ def test_get_reads_a_web_messaging_participant_and_accepts_upper_case_ids(box: S
     answer = call(box, api_event("get-attributes", conversation_id.upper(), customer_id.upper()))
 
     assert answer.status == 200, answer.raw_body
-    assert answer.body["attributes"] == {"channel": "web"}
+    assert answer.body["attributes"] == {"crm_channel": "web"}  # ReadableAttributes only
     assert answer.body["conversationId"] == conversation_id
 
 
@@ -169,7 +169,7 @@ def test_get_of_a_participant_not_in_the_conversation_is_404(
 def test_patch_writes_now_and_genesys_keeps_the_keys_not_sent(
     box: Sandbox, live_call: LiveCall
 ) -> None:
-    sent = {"crm_case_id": "CASE-2002", "customer_tier": "gold"}
+    sent = {"crm_case_id": "CASE-2002", "crm_customer_tier": "gold"}
 
     answer = call(
         box,
@@ -190,9 +190,11 @@ def test_patch_writes_now_and_genesys_keeps_the_keys_not_sent(
     }
     assert box.emulator.participant_attributes(
         live_call.conversation_id, live_call.customer_id
-    ) == {"case_id": "CASE-1001", "customer_tier": "gold", "crm_case_id": "CASE-2002"}
+    ) == {"case_id": "CASE-1001", "crm_customer_tier": "gold", "crm_case_id": "CASE-2002"}
+    # the participant's purpose needs one read (then remembered); the write is media-aware
     assert genesys_api_requests(box) == {
-        "PATCH /api/v2/conversations/{id}/participants/{pid}/attributes": 1
+        "GET /api/v2/conversations/{id}": 1,
+        "PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes": 1,
     }
 
 
@@ -200,7 +202,7 @@ def test_patch_of_an_unknown_conversation_is_404(box: Sandbox, live_call: LiveCa
     answer = call(
         box,
         api_event(
-            "patch-attributes", UNKNOWN_ID, live_call.customer_id, body=patch_body({"a": "b"})
+            "patch-attributes", UNKNOWN_ID, live_call.customer_id, body=patch_body({"crm_a": "b"})
         ),
     )
 
@@ -213,7 +215,10 @@ def test_patch_of_an_unknown_participant_is_404_and_writes_nothing(
     answer = call(
         box,
         api_event(
-            "patch-attributes", live_call.conversation_id, UNKNOWN_ID, body=patch_body({"a": "b"})
+            "patch-attributes",
+            live_call.conversation_id,
+            UNKNOWN_ID,
+            body=patch_body({"crm_a": "b"}),
         ),
     )
 
@@ -230,9 +235,11 @@ BAD_BODIES = {
     "null value": (patch_body({"score": None}), "body.attributes.score"),
     "boolean value": (patch_body({"vip": True}), "body.attributes.vip"),
     "object value": (patch_body({"nested": {"a": "b"}}), "body.attributes.nested"),
-    "too many keys": (patch_body({f"key{i}": "v" for i in range(51)}), "at most 50"),
-    "value too long": (patch_body({"note": "x" * 257}), "'note'"),
-    "blank key": (patch_body({"  ": "v"}), "non-empty"),
+    "too many keys": (patch_body({f"crm_{i}": "v" for i in range(51)}), "more than 50"),
+    "value too long": (patch_body({"crm_note": "x" * 257}), "crm_note: value of 257"),
+    "blank key": (patch_body({"  ": "v"}), "invalid key"),
+    "key with a NUL": (patch_body({"crm_\u0000": "v"}), "invalid key"),
+    "value with a NUL": (patch_body({"crm_a": "a\u0000"}), "NUL"),
     "extra field": (json.dumps({"attributes": {"a": "b"}, "mediaType": "VOICE"}), "mediaType"),
     "no attributes": (json.dumps({"attrs": {"a": "b"}}), "body.attributes"),
     "empty attributes": (patch_body({}), "body.attributes"),
@@ -283,14 +290,14 @@ def test_attribute_limits_come_from_the_functions_settings() -> None:
     with sandbox(env_overrides={FUNCTION: {"MAX_ATTRIBUTES": "2"}}) as small:
         conversation = small.emulator.create_conversation(participants=[{"purpose": "customer"}])
         customer_id = conversation["participants"][0]["id"]
-        three = patch_body({"a": "1", "b": "2", "c": "3"})
+        three = patch_body({"crm_a": "1", "crm_b": "2", "crm_c": "3"})
 
         answer = call(
             small, api_event("patch-attributes", conversation["id"], customer_id, body=three)
         )
 
     assert_error_shape(answer, 400)
-    assert any("at most 2" in line for line in answer.body["errors"])
+    assert any("more than 2" in line for line in answer.body["errors"])
 
 
 # ---------------------------------------------------------------------------- ids
@@ -307,7 +314,7 @@ def test_ids_that_are_not_uuids_are_400_before_any_genesys_request(
 ) -> None:
     ids = {"conversationId": live_call.conversation_id, "participantId": live_call.customer_id}
     ids[which] = bad_id
-    body = patch_body({"a": "b"}) if operation == "patch-attributes" else None
+    body = patch_body({"crm_a": "b"}) if operation == "patch-attributes" else None
 
     answer = call(box, api_event(operation, ids["conversationId"], ids["participantId"], body=body))
 
@@ -414,7 +421,7 @@ def test_rate_limit_longer_than_the_time_left_is_429_with_retry_after(
             "patch-attributes",
             live_call.conversation_id,
             live_call.customer_id,
-            body=patch_body({"a": "b"}),
+            body=patch_body({"crm_a": "b"}),
         ),
     )
 
@@ -437,7 +444,7 @@ def test_a_conflict_that_persists_is_409(box: Sandbox, live_call: LiveCall) -> N
             "patch-attributes",
             live_call.conversation_id,
             live_call.customer_id,
-            body=patch_body({"a": "b"}),
+            body=patch_body({"crm_a": "b"}),
         ),
     )
 
@@ -447,7 +454,7 @@ def test_a_conflict_that_persists_is_409(box: Sandbox, live_call: LiveCall) -> N
 @pytest.mark.parametrize("operation", ["get-attributes", "patch-attributes"])
 def test_genesys_unavailable_is_502(box: Sandbox, live_call: LiveCall, operation: str) -> None:
     box.emulator.inject_fault(path_pattern=r"^/api/v2/conversations/", status=503, count=10)
-    body = patch_body({"a": "b"}) if operation == "patch-attributes" else None
+    body = patch_body({"crm_a": "b"}) if operation == "patch-attributes" else None
 
     answer = call(
         box, api_event(operation, live_call.conversation_id, live_call.customer_id, body=body)
@@ -492,7 +499,7 @@ def test_no_response_body_carries_the_access_token_or_client_secret(
     cid, pid = live_call.conversation_id, live_call.customer_id
     requests = [
         api_event("get-attributes", cid, pid),
-        api_event("patch-attributes", cid, pid, body=patch_body({"a": "b"})),
+        api_event("patch-attributes", cid, pid, body=patch_body({"crm_a": "b"})),
         api_event("post-sync", cid, body="{}"),
         api_event("get-attributes", UNKNOWN_ID, pid),
         api_event("patch-attributes", cid, pid, body="{"),

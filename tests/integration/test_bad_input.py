@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attribute_bridge.config import Settings
+from attribute_bridge.events import without_other_attributes
+from attribute_bridge.write_rules import NameList
 
 from localdev.sandbox import Sandbox, sandbox
 
@@ -221,18 +224,6 @@ CASES: list[tuple[str, str, Any, str]] = [
         "must be a non-empty string",
     ),
     (
-        "value longer than 256",
-        PATCH,
-        app(detail(attributes={"case_notes": "x" * 257})),
-        "257 characters, at most 256",
-    ),
-    (
-        "51 attributes to write",
-        PATCH,
-        app(detail(attributes=many_attributes(51))),
-        "51 attributes, at most 50",
-    ),
-    (
         "huge attribute map (5,000 keys)",
         FETCH,
         genesys(body(attributes=many_attributes(5000)), "attributes"),
@@ -287,6 +278,11 @@ def printed(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dic
     yield lines
 
 
+def dead_letter_keeps(box: Sandbox, function: str) -> NameList:
+    settings = Settings.from_env(box.environment(function))
+    return settings.sync_inputs | settings.writable_attributes
+
+
 def rejected_everything_clearly(
     box: Sandbox, function: str, event: Any, reason: str, lines: list[dict[str, Any]], result: Any
 ) -> None:
@@ -307,8 +303,10 @@ def rejected_everything_clearly(
     assert reason in message["deadLetter"]["error"]
     assert message["deadLetter"]["function"] == function.removesuffix("Function")
     assert len(json.dumps(message)) < 256 * 1024  # fits in SQS whatever came in
-    if len(json.dumps(event)) < 200_000:
-        assert message["event"] == event  # replayable as it came
+    # replayable as it came, less the attributes no step needs (never kept in a dead letter)
+    kept = without_other_attributes(event, dead_letter_keeps(box, function))
+    if len(json.dumps(kept)) < 200_000:
+        assert message["event"] == kept
     else:
         assert message["event"]["truncated"] is True  # too big to keep: a preview
     # nothing reached Genesys or the external system, nothing went on
@@ -369,6 +367,31 @@ def test_media_that_is_known_but_not_handled_is_dropped_with_the_reason(
     assert not [line for line in lines if line.get("level") == "ERROR"]
     assert box.dead_letters(FETCH) == []  # a decision, not a failure
     assert box.emulator.counters()["requests"] == {}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"case_status": "x" * 257, "crm_ok": "1"}, "value of 257 characters, at most 256"),
+        ({**{f"crm_{i:02d}": "v" for i in range(51)}}, "more than 50 attributes"),
+    ],
+    ids=["value longer than 256", "51 attributes to write"],
+)
+def test_a_write_the_rules_refuse_is_refused_by_key_and_reported(
+    box: Sandbox, attributes: dict[str, str], reason: str
+) -> None:
+    """Not a bad event: the write rules refuse the keys they must, the others still go
+    (write_rules.py), each refusal named with its reason in the result and the log."""
+    event = sample("app-attributes-resolved.json")
+    box.ensure_conversation(event)
+    event["detail"]["attributes"] = attributes
+    event["detail"]["basedOn"] = dict.fromkeys(attributes)
+
+    result = box.invoke(PATCH, event)
+
+    assert result["outcome"] == "patched"
+    assert reason in result["refused"].values()
+    assert len(result["writtenKeys"]) == min(50, len(attributes) - 1)
 
 
 def test_upper_case_ids_are_accepted_and_written_lower_case(box: Sandbox) -> None:

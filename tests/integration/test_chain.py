@@ -8,6 +8,7 @@ import copy
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +116,19 @@ def test_nothing_changes_so_nothing_is_written_and_the_loop_stops(box: Sandbox) 
     assert not any("PATCH" in route for route in box.emulator.counters()["requests"])
 
 
-def test_attributes_event_is_synced_without_reading_the_conversation(box: Sandbox) -> None:
+def test_attributes_event_of_an_unseen_participant_costs_one_read_to_learn_its_purpose(
+    box: Sandbox,
+) -> None:
+    """The `attributes` topic names no purpose: the first event of a participant the chain
+    has not seen reads the conversation once (and remembers every participant); the next
+    ones need no read (tests/integration/test_write_integrity.py)."""
     seed_voice(box, {"case_id": "CASE-1001", "ivr_language": "en-US"})
 
     run = run_chain(box, sample("genesys-voice-attributes-update.json"))
 
     assert outcomes(run)[-1] == ("PatchAttributesFunction", "patched")
     requests = box.emulator.counters()["requests"]
-    assert not any(route.startswith("GET") for route in requests)
+    assert requests["GET /api/v2/conversations/calls/{id}"] == 1
 
 
 def test_sync_requested_from_the_api_runs_the_chain_on_the_generic_read(box: Sandbox) -> None:
@@ -141,6 +147,7 @@ def test_jmespath_mapping_maps_the_seed_crms_answer(box: Sandbox) -> None:
     box.env_overrides["SyncExternalFunction"] = {
         "ATTRIBUTE_MAPPING": json.dumps({"external_case_status": "status"})
     }
+    box.env_overrides["Parameters"] = {"WRITABLE_ATTRIBUTES": "external_case_status"}
     seed_voice(box, {"case_id": "CASE-1001"})
 
     run_chain(box, sample("genesys-voice-customer-start.json"))
@@ -166,10 +173,13 @@ def test_fetch_emits_the_fetched_event_with_correlation_id(box: Sandbox) -> None
         "conversationId": VOICE_ID,
         "participantId": VOICE_CUSTOMER,
         "mediaType": "VOICE",
-        "attributes": {"case_id": "CASE-1001"},
+        "attributes": {"case_id": "CASE-1001"},  # the allow-listed inputs only
+        "basedOn": {},  # the current values of the writable keys: none yet
+        "readAtMs": emitted["detail"]["readAtMs"],
         "correlationId": event["detail"]["metadata"]["CorrelationId"],
         "sourceEventId": event["id"],
     }
+    assert abs(emitted["detail"]["readAtMs"] - time.time() * 1000) < 60_000
 
 
 def test_fetch_picks_the_customer_when_the_event_names_no_participant(box: Sandbox) -> None:
@@ -223,7 +233,7 @@ def test_update_requested_by_another_system_is_patched(box: Sandbox) -> None:
 
     assert outcomes(run) == [("PatchAttributesFunction", "patched")]
     assert box.emulator.participant_attributes(MESSAGE_ID, MESSAGE_CUSTOMER) == {
-        "customer_tier": "gold"
+        "crm_customer_tier": "gold"
     }
 
 
@@ -296,9 +306,11 @@ def test_pipeline_command_runs_the_chain_on_a_seeded_conversation(event: str, me
         "PatchAttributesFunction",
     ]
     assert output["steps"][-1] == {
+        "event": event,
         "function": "PatchAttributesFunction",
         "detail-type": "ParticipantAttributesResolved",
         "outcome": "patched",
+        "reason": "",
     }
     customer = sample(event)["detail"]["eventBody"]["participantId"]
     assert output["attributes"][customer]["case_status"] == "open"

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from attribute_bridge import resolve, use_cases
+from attribute_bridge.errors import ConfigurationError
 
 from localdev.data_actions import (
     Request,
@@ -296,7 +297,8 @@ def test_the_written_answer_is_announced_as_patched(box: Sandbox, call: dict[str
 
     (event,) = box.emitted_events()
     assert event["detail-type"] == "ParticipantAttributesPatched"
-    assert event["detail"]["attributes"] == ANSWER
+    assert event["detail"]["writtenKeys"] == sorted(ANSWER)
+    assert "open" not in json.dumps(event)  # the audit names keys, never values
 
 
 @pytest.mark.parametrize("kind", ["lambda", "web"])
@@ -321,14 +323,21 @@ def test_hostile_answer_values_are_written_exactly_and_bad_keys_never(
 ) -> None:
     box.external.add_rule(
         match={"conversationId": call["conversationId"]},
-        answer={"note": value, "bad\nkey " + "k" * 300: "v", "list": ["a"]},
+        answer={"crm_note": value, "note": "x", "bad\nkey " + "k" * 300: "v", "list": ["a"]},
     )
     output = run_lambda_action(box, {"conversationId": call["conversationId"], "write": True})
 
-    assert attributes_of(output) == {"note": value}
+    # the flow gets the whole usable answer; only WritableAttributes keys (crm_*) are written
+    assert attributes_of(output) == {"crm_note": value, "note": "x"}
     assert output["rejectedKeys"].split(",") == sorted(["bad\nkey " + "k" * 56, "list"])
     written = box.emulator.participant_attributes(call["conversationId"], call["customer"])
-    assert written == {"case_id": "CASE-7", "private": "x", "note": value}
+    if "\u0000" in value:  # the write rules refuse control characters: nothing written
+        assert (output["status"], output["errorCode"]) == ("write_failed", "WRITE_REFUSED")
+        assert written == {"case_id": "CASE-7", "private": "x"}
+        return
+    assert (output["status"], output["writtenKeys"]) == ("written", "crm_note")
+    assert "note" in output["errorMessage"]  # what the write rules kept back, by name
+    assert written == {"case_id": "CASE-7", "private": "x", "crm_note": value}
 
 
 @pytest.mark.parametrize("kind", ["lambda", "web"])
@@ -401,7 +410,7 @@ def test_an_unexpected_failure_raises_so_architect_takes_failure(
         render_request(LAMBDA_ACTION, {"conversationId": call["conversationId"]}, {}).body
     )
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         box.invoke("ResolveAttributesFunction", event)
 
 

@@ -10,18 +10,31 @@ that the event ends in exactly one recorded outcome:
 - dropped / not found, with the reason in the log,
 - or in a dead-letter queue, with the error;
 
-and that replaying the dead-letter queue once the fault has cleared finishes the work.
+and that replaying the dead-letter queue once the fault has cleared finishes the work
+(with scripts/replay_dead_letters.py's own `replay`, as an operator would). When a Ledger
+closes it also asserts that nothing was written twice: Genesys applied exactly one PATCH
+per input event that ended `patched` (the emulator's `attribute_writes` counter).
 
-`RELIABILITY_SUMMARY=DIR` writes the tally docs/RELIABILITY.md reports to DIR.
+Sections: Genesys, AWS, external system, delivery, then "exactly once, in order" (issue
+11: idempotency keys, event time, best-effort side effects, configuration errors). Stale
+writes and loops belong to that last section too: a test there opens `Ledger(box, fault,
+how)` and delivers through it; the ledger's checks and the report come with it.
+
+`RELIABILITY_SUMMARY=DIR` writes the tally to DIR; `scripts/reliability_report.py` runs
+this file and test_bad_input.py that way and regenerates docs/RELIABILITY.md from it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import io
 import json
 import logging
 import os
 import re
+import sys
+import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -40,7 +53,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from localdev.emulator import EmulatorConfig
-from localdev.runner import PipelineRun, invoke_async, replay_dead_letters
+from localdev.runner import PipelineRun, invoke_async
 from localdev.sandbox import LambdaContext, Sandbox, sandbox
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -56,10 +69,26 @@ GET_PATH = r"^/api/v2/conversations/(calls|messages)/[^/]+$"
 REQUESTS_PER_EVENT_DELIVERY = 3 * 4
 
 PASSING = frozenset({"fetched", "synced"})  # a step that hands the event on
-DONE = frozenset({"patched", "no_change", "dropped", "not_found"})  # finished, recorded
+# finished, recorded (refused / stale: the write rules said no, per key, with the reason)
+DONE = frozenset({"patched", "no_change", "dropped", "not_found", "refused", "stale"})
 DEAD_LETTERED = frozenset({"dead_lettered", "rejected", "failed"})  # in a DLQ with the error
 
 SUMMARY: list[dict[str, Any]] = []
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_replay_script() -> Any:
+    """scripts/replay_dead_letters.py, the operator's tool, loaded as a module."""
+    path = REPO_ROOT / "scripts" / "replay_dead_letters.py"
+    spec = importlib.util.spec_from_file_location("replay_dead_letters", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+replay_script = _load_replay_script()
 
 
 # ---------------------------------------------------------------------------- the stack
@@ -117,6 +146,8 @@ class Live:
             participantId=self.participant_id,
             mediaType=self.media,
             attributes=attributes,
+            basedOn=dict.fromkeys(attributes),  # a write over absent keys...
+            readAtMs=int(time.time() * 1000),  # ... asked for now
             correlationId=str(uuid.uuid4()),
             sourceEventId=event["id"],
         )
@@ -159,20 +190,32 @@ def terminal(run: PipelineRun) -> str:
 
 @dataclass
 class Ledger:
-    """What became of every input event, keyed by its correlation id."""
+    """What became of every input event, keyed by its correlation id (or `input_id`)."""
 
     box: Sandbox
     fault: str
+    how: str = ""  # how the fault is made, for docs/RELIABILITY.md
     outcomes: dict[str, str] = field(default_factory=dict)
     first: Counter[str] = field(default_factory=Counter)
     replayed: Counter[str] = field(default_factory=Counter)
     in_queue: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     redelivered: int = 0
+    replay_report: list[dict[str, Any]] = field(default_factory=list)  # the script's lines
+    replayed_events: list[dict[str, Any]] = field(default_factory=list)  # as it delivered them
+    writes_before: int = 0
+    test: str = ""
 
-    def run(self, event: dict[str, Any], **after: Callable[[], Any]) -> PipelineRun:
+    def __post_init__(self) -> None:
+        self.writes_before = applied_writes(self.box)
+        self.test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+
+    def run(
+        self, event: dict[str, Any], input_id: str | None = None, **after: Callable[[], Any]
+    ) -> PipelineRun:
         """Deliver one input event through the chain; `after[function]()` runs once that
-        function's step is done (to change the world mid-chain)."""
-        correlation = correlation_id_of(event)
+        function's step is done (to change the world mid-chain). `input_id` names an input
+        whose correlation id another input shares (a client reusing its request)."""
+        correlation = input_id or correlation_id_of(event)
         assert correlation and correlation not in self.outcomes, "one id per input event"
         run = run_chain_with(self.box, event, after)
         outcome = terminal(run)
@@ -192,12 +235,15 @@ class Ledger:
         self.first[outcome] += 1
         return outcome
 
-    def redeliver(self, event: dict[str, Any]) -> PipelineRun:
+    def redeliver(
+        self, event: dict[str, Any], as_sent: dict[str, Any] | None = None
+    ) -> PipelineRun:
         """The same input event again (Genesys redelivers for days; EventBridge delivers
-        at least once): its outcome stays the one it already has."""
+        at least once), `as_sent` if the redelivery differs in what a sender may change:
+        its outcome stays the one it already has."""
         assert correlation_id_of(event) in self.outcomes, "deliver it first"
         self.redelivered += 1
-        return run_chain_with(self.box, event, {})
+        return run_chain_with(self.box, as_sent or event, {})
 
     def dead_letters(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Drain every DLQ; check that each dead-lettered event is there exactly once, with
@@ -220,12 +266,12 @@ class Ledger:
 
     def replay(self) -> list[str]:
         """Put the drained dead letters back, one at a time, and replay that function's
-        queue with `localdev.runner.replay_dead_letters`."""
+        queue with scripts/replay_dead_letters.py (its checks, its `replay: true` mark)."""
         found = []
         queued, self.in_queue = self.in_queue, {}
         for correlation, (function, message) in queued.items():
             self.box.send_dead_letter(function, json.dumps(message))
-            (run,) = replay_dead_letters(self.box, function)
+            (run,) = replay_queue(self.box, function, self.replay_report, self.replayed_events)
             outcome = terminal(run)
             self.outcomes[correlation] = outcome
             self.replayed[outcome] += 1
@@ -252,9 +298,15 @@ class Ledger:
         if kind is not None:
             return
         lost = self.lost()
+        patched = sum(1 for outcome in self.outcomes.values() if outcome == "patched")
+        writes = applied_writes(self.box) - self.writes_before
         SUMMARY.append(
             {
+                "test": self.test,
                 "fault": self.fault,
+                "how": self.how,
+                "writes": writes,
+                "written_twice": max(0, writes - patched),
                 "events": len(self.outcomes),
                 "redelivered": self.redelivered,
                 "first_delivery": dict(sorted(self.first.items())),
@@ -264,6 +316,55 @@ class Ledger:
             }
         )
         assert lost == 0, f"{lost} event(s) lost under: {self.fault}"
+        assert writes == patched, (
+            f"{writes} PATCH(es) applied by Genesys for {patched} event(s) ending patched "
+            f"under: {self.fault}"
+        )
+
+
+def applied_writes(box: Sandbox) -> int:
+    """PATCHes Genesys (the emulator) applied so far."""
+    return int(box.emulator.counters()["attribute_writes"])
+
+
+def stack_identity(box: Sandbox, function: str) -> Any:
+    """What the replay script checks a dead letter against, for the local stack: the ARN
+    Lambda (localdev's context) gives the function, the app's event source and the
+    Genesys partner source of the sample events in events/."""
+    sample = json.loads((EVENTS / "genesys-voice-customer-start.json").read_text("utf-8"))
+    return replay_script.StackIdentity(
+        logical_id=function,
+        function_arn=LambdaContext(function, 1, 128).invoked_function_arn,
+        event_sources=frozenset({box.environment(function)["APP_EVENT_SOURCE"], sample["source"]}),
+    )
+
+
+def replay_queue(
+    box: Sandbox,
+    function: str,
+    report: list[dict[str, Any]] | None = None,
+    delivered: list[dict[str, Any]] | None = None,
+) -> list[PipelineRun]:
+    """scripts/replay_dead_letters.py's `replay` on the function's queue (moto SQS), each
+    replayed event run through the chain from that function."""
+    runs: list[PipelineRun] = []
+    out = io.StringIO()
+
+    def deliver(event: dict[str, Any]) -> None:
+        if delivered is not None:
+            delivered.append(event)
+        runs.append(run_chain_with(box, event, {}, first=function))
+
+    replay_script.replay(
+        sandbox_client("sqs"),
+        box.dead_letter_queue_url(function),
+        deliver,
+        stack_identity(box, function),
+        out=out,
+    )
+    if report is not None:
+        report.extend(json.loads(line) for line in out.getvalue().splitlines())
+    return runs
 
 
 def error_of(message: dict[str, Any]) -> str:
@@ -286,14 +387,18 @@ def _summary() -> Iterator[None]:
 
 
 def run_chain_with(
-    box: Sandbox, event: dict[str, Any], after: dict[str, Callable[[], Any]]
+    box: Sandbox,
+    event: dict[str, Any],
+    after: dict[str, Callable[[], Any]],
+    first: str | None = None,
 ) -> PipelineRun:
     """`localdev.runner.run_chain` (each step an asynchronous Lambda delivery with its
     retries and OnFailure DLQ, each emitted event routed by template.yaml's rules), minus
     its seeding of unknown conversations, plus `after` hooks between steps."""
     run = PipelineRun()
     box.emitted_events()
-    pending = deque((function, event) for function in box.template.route(event))
+    targets = [first] if first else box.template.route(event)
+    pending = deque((function, event) for function in targets)
     while pending:
         function, delivered = pending.popleft()
         run.steps.append(invoke_async(box, function, delivered))
@@ -362,7 +467,7 @@ def test_a_429_longer_than_the_invocation_is_dead_lettered_then_replayed(
         assert time.monotonic() - started < 5, "nobody slept through the Retry-After"
         function, error = only_dead_letter(ledger)
         assert function == (FETCH if method == "GET" else PATCH)
-        assert "rate limited for 120 s" in error
+        assert "rate limited for 60 s" in error  # capped to the rate window
         assert live.attributes(box) == live.before
         assert ledger.replay() == ["patched"]  # the storm is over
     assert live.attributes(box) == live.expected
@@ -566,12 +671,13 @@ def test_a_write_for_a_participant_that_is_not_there_is_not_found(
     missing = Live(live.conversation_id, str(uuid.uuid4()), "MESSAGE", {"case_id": "C-1"}, {})
     with Ledger(box, "participant missing (write)") as ledger:
         assert ledger.deliver(missing.update_requested({"case_status": "open"})) == ["not_found"]
-        # the `attributes` topic carries the attributes: only the write finds out
+        # the `attributes` topic names no purpose: the read that learns it finds out
         assert ledger.deliver(missing.event("attributes")) == ["not_found"]
     assert live.attributes(box) == live.before
     records = step_logs(caplog, "not_found")
-    assert [r.reason for r in records] == ["conversation or participant not found (gone)"] * 2
-    assert requests_to(box, MESSAGE_PATCH) == 2
+    unknown = f"participant {missing.participant_id} is not in conversation {live.conversation_id}"
+    assert [r.reason for r in records] == [f"{unknown} (gone?)", unknown]
+    assert requests_to(box, MESSAGE_PATCH) == 0  # the read showed it: no write was tried
 
 
 # ---------------------------------------------------------------------------- AWS
@@ -870,6 +976,7 @@ def test_non_string_external_values_become_strings_and_the_unusable_ones_are_nam
     box: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     live = seed(box)
+    box.env_overrides["Parameters"] = {"WRITABLE_ATTRIBUTES": "case_*,crm_*"}
     box.external.fail_next("non_string")
     with Ledger(box, "external system: non-string values") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
@@ -879,8 +986,8 @@ def test_non_string_external_values_become_strings_and_the_unusable_ones_are_nam
         "case_ratio": "0.5",
         "case_escalated": "true",
     }  # case_owner (null) means no value; the object and the list are refused
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("External answer had")]
-    assert record.keys == {"case_details": "dict value", "case_tags": "list value"}
+    (record,) = [r for r in caplog.records if r.getMessage() == "Keys not written"]
+    assert record.refused == {"case_details": "dict value", "case_tags": "list value"}
 
 
 def test_an_oversized_external_value_is_refused_by_key_and_the_rest_written(
@@ -891,10 +998,10 @@ def test_an_oversized_external_value_is_refused_by_key_and_the_rest_written(
     with Ledger(box, "external system: oversized value") as ledger:
         assert ledger.deliver(live.event()) == ["patched"]
     assert live.attributes(box) == live.expected  # all but case_notes
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("External answer had")]
-    assert record.keys == {"case_notes": "value of 10000 characters"}
+    (record,) = [r for r in caplog.records if r.getMessage() == "Keys not written"]
+    assert record.refused == {"case_notes": "value of 10000 characters"}
     metrics = [json.loads(line) for line in capfd.readouterr().err.splitlines() if '"_aws"' in line]
-    assert any(metric.get("ExternalValueRejected") == [1.0] for metric in metrics)
+    assert any(metric.get("AttributeRefused") == [1.0] for metric in metrics)
 
 
 # ---------------------------------------------------------------------------- delivery
@@ -958,3 +1065,442 @@ def test_an_event_days_old_is_dropped_with_the_reason(caplog: pytest.LogCaptureF
         assert requests_to(box, CALL_GET) == 0  # dropped before asking Genesys
         (record,) = step_logs(caplog, "dropped")
         assert re.fullmatch(r"event is 2592\d\d s old", record.reason)
+
+
+# ------------------------------------------------------------------ exactly once, in order
+#
+# Issue 11. Idempotency keys that mean "the same delivery"; event times that fail closed;
+# side effects after the write that are best effort; configuration errors that are not
+# retried. (The integrator adds the stale-write and loop cases here.)
+
+
+def iso_now(offset_seconds: float = 0) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_seconds))
+
+
+def as_redelivered_by_genesys(event: dict[str, Any]) -> dict[str, Any]:
+    """The same Genesys event as a later redelivery carries it: a new PutEvents (new
+    envelope `id` and `time`), a new `detail.timestamp`, even a new CorrelationId; the
+    topic and `eventBody` as they were."""
+    again = json.loads(json.dumps(event))
+    again["id"] = str(uuid.uuid4())
+    again["time"] = iso_now(3600)
+    again["detail"]["timestamp"] = iso_now(3600).replace("Z", ".500Z")
+    return again
+
+
+def resolved_events(box: Sandbox) -> list[dict[str, Any]]:
+    return [e for e in box.emitted_events() if e["detail-type"] == "ParticipantAttributesResolved"]
+
+
+def idempotency_records(box: Sandbox) -> list[dict[str, Any]]:
+    table = box.resource_names["IdempotencyTable"]
+    items: list[dict[str, Any]] = sandbox_client("dynamodb").scan(TableName=table)["Items"]
+    return items
+
+
+def let_time_pass(box: Sandbox, *, in_progress: bool = False, records: bool = False) -> None:
+    """What waiting does to the idempotency records, without waiting: an in-progress
+    record's window (the function's timeout) passes before Lambda's retry (1 and 2 min
+    later); every record expires after the idempotency window (24 h, 5 days)."""
+    table = box.resource_names["IdempotencyTable"]
+    dynamodb = sandbox_client("dynamodb")
+    past_s = int(time.time()) - 1
+    for item in idempotency_records(box):
+        changes: dict[str, Any] = {}
+        if in_progress and item.get("status", {}).get("S") == "INPROGRESS":
+            changes["in_progress_expiration"] = {"N": str(past_s * 1000)}
+        if records:
+            changes["expiration"] = {"N": str(past_s)}
+        if changes:
+            dynamodb.update_item(
+                TableName=table,
+                Key={"id": item["id"]},
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
+                ExpressionAttributeNames={f"#{k}": k for k in changes},
+                ExpressionAttributeValues={f":{k}": v for k, v in changes.items()},
+            )
+
+
+def emf_metrics(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The EMF metric documents the handlers printed (to stderr, in the sandbox)."""
+    return [json.loads(line) for line in capfd.readouterr().err.splitlines() if '"_aws"' in line]
+
+
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith(message)]
+
+
+def test_open_closed_open_update_requests_are_three_writes(box: Sandbox) -> None:
+    live = seed(box, "MESSAGE")
+    opened = live.update_requested({"case_status": "open"})
+    closed = live.update_requested({"case_status": "closed"})
+    # A third event whose detail is the first one's, to the byte (a client re-sending its
+    # request): a new PutEvents entry, so a new envelope id, so a new event.
+    reopened = {**json.loads(json.dumps(opened)), "id": str(uuid.uuid4())}
+    with Ledger(
+        box,
+        "legitimate A -> B -> A updates",
+        "3 UpdateRequested: open, closed, then open with the first one's detail",
+    ) as ledger:
+        assert terminal(ledger.run(opened)) == "patched"
+        assert terminal(ledger.run(closed)) == "patched"
+        assert terminal(ledger.run(reopened, input_id="reopened")) == "patched"
+    assert live.attributes(box)["case_status"] == "open"
+    assert requests_to(box, MESSAGE_PATCH) == 3 and applied_writes(box) == 3
+
+
+def test_a_to_b_to_a_through_the_sync_is_three_writes(box: Sandbox) -> None:
+    live = seed(box)
+    with Ledger(
+        box, "legitimate A -> B -> A answers of the external system", "3 customer.start"
+    ) as ledger:
+        for status in ("open", "closed", "open"):
+            box.external.add_rule(
+                match={"conversationId": live.conversation_id}, answer={"case_status": status}
+            )
+            assert ledger.deliver(live.event()) == ["patched"]
+    assert live.attributes(box)["case_status"] == "open"
+    assert requests_to(box, CALL_PATCH) == 3
+
+
+def test_a_genesys_redelivery_with_a_new_timestamp_does_nothing(
+    box: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = seed(box)
+    event = live.event()
+    with Ledger(
+        box,
+        "the same Genesys event redelivered later",
+        "new envelope id, time, detail.timestamp and CorrelationId; same topic and eventBody",
+    ) as ledger:
+        assert ledger.deliver(event) == ["patched"]
+        again = ledger.redeliver(event, as_sent=as_redelivered_by_genesys(event))
+        assert [step.function for step in again.steps] == [FETCH]  # and it emitted nothing
+    assert requests_to(box, CALL_GET) == 1 and requests_to(box, CALL_PATCH) == 1
+    assert len(box.external.received) == 1
+    assert len(logged(caplog, "Duplicate delivery")) == 1
+
+
+def test_the_external_system_gets_an_idempotency_key_from_the_source_event(
+    box: Sandbox,
+) -> None:
+    first, second = seed(box, "VOICE", 1), seed(box, "MESSAGE", 2)
+    events = [first.event(), second.event()]
+    with Ledger(box, "Idempotency-Key to the external system", "2 events") as ledger:
+        assert ledger.deliver(*events) == ["patched", "patched"]
+    assert box.external.idempotency_keys == [event["id"] for event in events]
+
+
+NOW_MS = int(time.time() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("event_time", "envelope_time", "outcome", "error"),
+    [
+        (float(NOW_MS), iso_now(), "patched", None),
+        (str(NOW_MS), iso_now(-3 * 24 * 3600), "dropped", None),
+        (None, iso_now(-3 * 24 * 3600), "dropped", None),
+        (None, "yesterday", "rejected", "no usable time"),
+        ("soon", None, "rejected", "no usable time"),
+        (NOW_MS + 24 * 3600 * 1000, iso_now(), "rejected", "in the future"),
+    ],
+    ids=[
+        "float-eventTime-falls-back-to-the-envelope-time",
+        "string-eventTime-and-an-old-envelope-time",
+        "no-eventTime-and-an-old-envelope-time",
+        "no-eventTime-and-an-unreadable-envelope-time",
+        "neither-readable",
+        "eventTime-tomorrow",
+    ],
+)
+def test_event_time_checks_fail_closed(
+    event_time: Any,
+    envelope_time: str | None,
+    outcome: str,
+    error: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The template's default age limit (the sandbox lifts it for the fixed sample events).
+    with stack(parameter_overrides={"MaxEventAgeSeconds": "14400"}) as box:
+        live = seed(box)
+        event = live.event()
+        body, fault = event["detail"]["eventBody"], f"eventTime {event_time!r:.30}"
+        body.pop("eventTime")
+        if event_time is not None:
+            body["eventTime"] = event_time
+        event.pop("time")
+        if envelope_time is not None:
+            event["time"] = envelope_time
+        with Ledger(
+            box,
+            "an event time that is not an integer, missing or in the future",
+            f"{fault}, envelope time {envelope_time!r}",
+        ) as ledger:
+            assert ledger.deliver(event) == [outcome]
+            if error is not None:
+                function, found = only_dead_letter(ledger)
+                assert function == FETCH and error in found
+        if outcome == "patched":
+            assert live.attributes(box) == live.expected
+        else:
+            assert live.attributes(box) == live.before
+            assert requests_to(box, CALL_GET) == 0  # decided before asking Genesys
+        if outcome == "dropped":
+            (record,) = step_logs(caplog, "dropped")
+            assert re.fullmatch(r"event is 2592\d\d s old", record.reason)
+
+
+def test_a_failed_audit_publish_after_the_patch_never_patches_again(
+    box: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    live = seed(box)
+    faults: list[PutEventsFault] = []
+    with Ledger(
+        box,
+        "ParticipantAttributesPatched publish fails after the PATCH",
+        "PutEvents InternalException while PatchAttributes publishes",
+    ) as ledger:
+        run = ledger.run(
+            live.event(), **{SYNC: lambda: faults.append(PutEventsFault(box, 1, error=True))}
+        )
+        assert terminal(run) == "patched"
+        assert run.steps[-1].result["emitted"] is None
+    assert faults[0].remaining == 0  # the publish was tried, and failed
+    assert requests_to(box, CALL_PATCH) == 1 and live.attributes(box) == live.expected
+    (record,) = logged(caplog, "Publishing ParticipantAttributesPatched failed after the write")
+    assert "InternalException" in record.error
+    assert any(m.get("AuditPublishFailed") == [1.0] for m in emf_metrics(capfd))
+
+
+class OperationOutage(TableOutage):
+    """DynamoDB fails for one table and some operations only (PutItem works, UpdateItem
+    fails: the idempotency store failing half-way)."""
+
+    def __init__(self, table: str, operations: set[str]) -> None:
+        self.operations = operations
+        super().__init__(table)
+
+    def __call__(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        if model.name in self.operations:
+            super().__call__(params=params, model=model, **kwargs)
+
+
+def test_an_idempotency_store_failing_half_way_does_not_redo_the_step(
+    box: Sandbox, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    live = seed(box)
+    table = box.resource_names["IdempotencyTable"]
+    outages: list[OperationOutage] = []
+    with Ledger(
+        box,
+        "idempotency store fails half-way (save_success)",
+        "UpdateItem on the idempotency table fails while SyncExternal runs; PutItem works",
+    ) as ledger:
+        run = ledger.run(
+            live.event(),
+            **{
+                FETCH: lambda: outages.append(OperationOutage(table, {"UpdateItem"})),
+                SYNC: lambda: outages[0].end(),
+            },
+        )
+        assert [step.outcome for step in run.steps] == ["fetched", "synced", "patched"]
+    assert outages[0].calls == 2  # save_success, tried twice, failed
+    assert len(box.external.received) == 1  # one CRM call ...
+    assert requests_to(box, CALL_PATCH) == 1  # ... one Resolved, one PATCH
+    assert len(logged(caplog, "Step done, but its idempotency record could not be completed")) == 1
+    assert any(m.get("IdempotencyRecordNotSaved") == [1.0] for m in emf_metrics(capfd))
+
+
+class LambdaTimedOut(BaseException):
+    """The Lambda runtime ending an invocation at its timeout: nothing in the function
+    catches it (not `except Exception`), no idempotency record is cleaned up."""
+
+
+class KillOnPutEvents:
+    """The invocation is cut off the next time it calls PutEvents."""
+
+    def __init__(self) -> None:
+        self._client = aws_adapters.aws_client("events")
+        self._client.meta.events.register("before-call.eventbridge.PutEvents", self)
+
+    def __call__(self, **_: Any) -> None:
+        self._client.meta.events.unregister("before-call.eventbridge.PutEvents", self)
+        raise LambdaTimedOut("Task timed out")
+
+
+def test_a_timeout_that_leaves_an_in_progress_record_is_retried_once_it_expires(
+    box: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+    )
+
+    live = seed(box)
+    event = live.event()
+    with Ledger(
+        box,
+        "Lambda timeout leaves an in-progress record",
+        "SyncExternal cut off after its CRM call, before it publishes",
+    ) as ledger:
+        assert box.invoke(FETCH, event)["outcome"] == "fetched"
+        (fetched,) = box.emitted_events()
+        KillOnPutEvents()
+        with pytest.raises(LambdaTimedOut):
+            box.invoke(SYNC, fetched)
+        statuses = [item["status"]["S"] for item in idempotency_records(box)]
+        assert statuses.count("INPROGRESS") == 1
+        # A retry within the in-progress window (the function's timeout) is told so...
+        with pytest.raises(IdempotencyAlreadyInProgressError):
+            box.invoke(SYNC, fetched)
+        assert len(logged(caplog, "The same delivery is in progress")) == 1
+        # ... Lambda's next retry comes after it: the step runs again, from the start.
+        let_time_pass(box, in_progress=True)
+        run = ledger.run(fetched)
+        assert [step.outcome for step in run.steps] == ["synced", "patched"]
+    # The CRM was called twice, with the same Idempotency-Key: it can tell the retry.
+    assert box.external.idempotency_keys == [event["id"], event["id"]]
+    assert requests_to(box, CALL_PATCH) == 1 and live.attributes(box) == live.expected
+
+
+def test_concurrent_duplicate_deliveries_do_the_work_once(
+    box: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+    )
+
+    live = seed(box)
+    with Ledger(
+        box,
+        "concurrent duplicate deliveries",
+        "the same Fetched event to two SyncExternal invocations at once (CRM answers in 1 s)",
+    ) as ledger:
+        assert box.invoke(FETCH, live.event())["outcome"] == "fetched"
+        (fetched,) = box.emitted_events()
+        box.external.fail_next("slow", seconds=1.0)
+        results: list[Any] = []
+        first = threading.Thread(target=lambda: results.append(box.invoke(SYNC, fetched)))
+        first.start()
+        deadline = time.monotonic() + 5
+        while not box.external.received and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first invocation is in its CRM call
+        with pytest.raises(IdempotencyAlreadyInProgressError):
+            box.invoke(SYNC, fetched)  # the duplicate: Lambda retries it later
+        first.join()
+        assert results[0]["outcome"] == "synced"
+        (resolved,) = resolved_events(box)
+        # The duplicate's retry finds the first one's result, and emits nothing.
+        assert box.invoke(SYNC, fetched) == results[0]
+        assert resolved_events(box) == []
+        assert terminal(ledger.run(resolved)) == "patched"
+    assert len(box.external.received) == 1 and requests_to(box, CALL_PATCH) == 1
+    assert len(logged(caplog, "The same delivery is in progress")) == 1
+    assert live.attributes(box) == live.expected
+
+
+def test_a_replay_after_the_idempotency_window_writes_once(
+    box: Sandbox, backoff_waits: list[float]
+) -> None:
+    live = seed(box)
+    box.emulator.inject_fault("PATCH", PATCH_PATH, status=429, count=3, retry_after=120)
+    with Ledger(
+        box,
+        "a replay after the idempotency window",
+        "PATCH dead-lettered (429 storm), replayed by the script once every record expired",
+    ) as ledger:
+        assert ledger.deliver(live.update_requested(live.answer)) == ["dead_lettered"]
+        ledger.dead_letters()
+        let_time_pass(box, records=True)  # 24 h later: no idempotency record is left
+        assert ledger.replay() == ["patched"]
+        (line,) = ledger.replay_report
+        assert line["action"] == "replayed" and line["kind"] == "lambda-on-failure"
+        assert line["conversationId"] == live.conversation_id
+    assert live.attributes(box) == live.expected
+    assert applied_writes(box) == 1
+    # marked as a replay, for PatchAttributes' compare-and-set
+    assert [event["detail"].get("replay") for event in ledger.replayed_events] == [True]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "first"),
+    [
+        ("http-date-in-2-s", "patched"),
+        ("86400", "dead_lettered"),
+        ("http-date-tomorrow", "dead_lettered"),
+    ],
+)
+def test_retry_after_as_an_http_date_or_an_absurd_number(
+    box: Sandbox, backoff_waits: list[float], retry_after: str, first: str
+) -> None:
+    from email.utils import formatdate
+
+    header = {
+        "http-date-in-2-s": formatdate(time.time() + 2, usegmt=True),
+        "http-date-tomorrow": formatdate(time.time() + 24 * 3600, usegmt=True),
+    }.get(retry_after, retry_after)
+    live = seed(box)
+    count = 1 if first == "patched" else 3  # once, or on each of Lambda's 3 attempts
+    box.emulator.inject_fault("PATCH", PATCH_PATH, status=429, count=count, retry_after=header)
+    with Ledger(
+        box, f"Genesys 429 with Retry-After {retry_after}", f"Retry-After: {header}"
+    ) as ledger:
+        started = time.monotonic()
+        assert ledger.deliver(live.event()) == [first]
+        assert time.monotonic() - started < 10
+        if first == "patched":
+            (wait,) = backoff_waits  # the date, as seconds from now, waited out
+            assert 0 < wait <= 2
+        else:
+            # beyond Genesys's 60 s window: not slept on, handed to Lambda's retries
+            assert backoff_waits == []
+            function, error = only_dead_letter(ledger)
+            assert function == PATCH and "rate limited for 60 s" in error
+            assert ledger.replay() == ["patched"]
+    assert live.attributes(box) == live.expected
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_a_genesys_403_is_a_configuration_error_not_gone(
+    box: Sandbox, method: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    live = seed(box)
+    path = GET_PATH if method == "GET" else PATCH_PATH
+    box.emulator.inject_fault(method, path, status=403, count=1)
+    with Ledger(
+        box,
+        f"Genesys 403 on {method} (the OAuth client's role or division)",
+        "emulator answers 403 once",
+    ) as ledger:
+        assert ledger.deliver(live.event()) == ["failed"]  # not retried, not "not found"
+        function, error = only_dead_letter(ledger)
+        assert function == (FETCH if method == "GET" else PATCH)
+        assert "403" in error and "check the OAuth client's roles and their divisions" in error
+        assert requests_to(box, CALL_GET if method == "GET" else CALL_PATCH) == 1
+        assert len(logged(caplog, "Configuration error; dead-lettered")) == 1
+        assert any(m.get("ConfigurationError") == [1.0] for m in emf_metrics(capfd))
+        assert ledger.replay() == ["patched"]  # once the role is fixed
+    assert live.attributes(box) == live.expected
+
+
+def test_an_external_url_that_is_not_https_is_a_configuration_error(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plain = {SYNC: {"EXTERNAL_SYSTEM_URL": "http://crm.example.com/sync"}}
+    with stack(env_overrides=plain) as box:
+        live = seed(box)
+        with Ledger(
+            box, "external system URL is not https", "EXTERNAL_SYSTEM_URL=http://crm.example.com"
+        ) as ledger:
+            assert ledger.deliver(live.event()) == ["failed"]  # at once: not retried
+            function, error = only_dead_letter(ledger)
+            assert function == SYNC and "must be an https:// URL" in error
+            assert len(logged(caplog, "Configuration error; dead-lettered")) == 1
+            assert not logged(caplog, "Unexpected failure")  # no traceback, no retry
+            assert box.external.received == []
+            assert any(m.get("ConfigurationError") == [1.0] for m in emf_metrics(capfd))
+            box.env_overrides[SYNC] = {}  # the configuration is fixed
+            assert ledger.replay() == ["patched"]
+        assert live.attributes(box) == live.expected

@@ -22,7 +22,9 @@ import schemathesis
 from attribute_bridge import wiring
 from attribute_bridge.budget import Budget
 from attribute_bridge.config import Settings
+from attribute_bridge.conversation_state import ParticipantRecord
 from attribute_bridge.validation import AttributeLimits
+from attribute_bridge.write_rules import KEY_PATTERN, NameList
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -77,6 +79,30 @@ class GenesysRecorder:
 
     def get_conversation(self, conversation_id: str, media_type: str, budget: Budget) -> Any:
         raise AssertionError("these tests never read a conversation")
+
+
+@dataclass
+class KnownCustomer:
+    """Stands in for the ConversationState table: every participant was seen, a customer
+    (so the write path needs no Genesys read); writes are remembered, nothing else."""
+
+    writes: list[tuple[str, str, list[str]]] = field(default_factory=list)
+
+    def participant(self, conversation_id: str, participant_id: str) -> ParticipantRecord:
+        return ParticipantRecord(purpose="customer", media_type="VOICE")
+
+    def remember_participants(self, *args: Any) -> None:
+        raise AssertionError("these tests never read a conversation")
+
+    def record_writes(
+        self, conversation_id: str, participant_id: str, keys: Any, at_ms: int
+    ) -> None:
+        self.writes.append((conversation_id, participant_id, sorted(keys)))
+
+
+# Every key the documented pattern allows is writable here: these tests are about the
+# API's contract (tests/unit/test_write_rules.py covers the allow-lists).
+CONTRACT_SETTINGS = Settings(writable_attributes=NameList(prefixes=("",)))
 
 
 @dataclass
@@ -145,7 +171,8 @@ def proxy_event(
 
 
 def invoke(api: ModuleType, event: dict[str, Any], **adapters: Any) -> Answer:
-    with wiring.override(settings=Settings(), **adapters):
+    adapters.setdefault("conversation_state", KnownCustomer())
+    with wiring.override(settings=CONTRACT_SETTINGS, **adapters):
         result = api.lambda_handler(event, LambdaContext("AttributesApiFunction", 10, 256))
     raw = result["body"]
     return Answer(result["statusCode"], json.loads(raw), raw)
@@ -182,9 +209,10 @@ def within_contract(document: Any) -> bool:
         isinstance(attributes, dict)
         and 1 <= len(attributes) <= LIMITS.max_keys
         and all(
-            key.strip() != ""
-            and len(key) <= LIMITS.max_key_length
+            KEY_PATTERN.fullmatch(key) is not None
             and isinstance(value, str)
+            and "\x00" not in value
+            and not any("\ud800" <= char <= "\udfff" for char in value)
             and len(value) <= LIMITS.max_value_length
             for key, value in attributes.items()
         )
@@ -386,7 +414,9 @@ def test_a_sync_is_requested_exactly_when_the_body_is_empty_or_names_a_participa
         ({"Content-Type": "multipart/form-data; boundary=x"}, "--x--", False, 415),
         ({"Content-Type": "application/json"}, "%%%not base64", True, 400),
         ({"Content-Type": "application/json"}, base64.b64encode(b"\xff\xfe").decode(), True, 400),
-        ({"Content-Type": "application/json"}, " " * (LIMITS.max_body_bytes + 1), False, 400),
+        ({"Content-Type": "application/json"}, " " * (LIMITS.max_body_bytes + 1), False, 413),
+        ({"Content-Type": "application/json"}, "[" * 40 + "]" * 40, False, 400),
+        ({"Content-Type": "application/json"}, '{"a": ' * 40 + "1" + "}" * 40, False, 400),
     ],
 )
 def test_bodies_that_cannot_be_read_as_json_are_refused_before_routing(

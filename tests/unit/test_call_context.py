@@ -21,7 +21,6 @@ from attribute_bridge.events import (
     parse_attributes_detail,
     parse_conversation_event,
 )
-from attribute_bridge.use_cases import fetch_attributes
 from attribute_bridge.validation import AttributeLimits
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -50,18 +49,14 @@ def test_only_allowed_known_usable_fields_are_selected() -> None:
     assert unknown_context_fields(["ani", "password"]) == ["password"]
 
 
-def test_the_voice_event_body_gives_its_context_and_the_fetch_keeps_only_the_allowed() -> None:
+def test_the_voice_event_body_gives_its_context() -> None:
     event = parse_conversation_event(sample("genesys-voice-customer-start.json"))
     assert event.context is not None
     assert event.context["ani"] == "tel:+13175550123"
     assert event.context["direction"] == "INBOUND"
 
-    # the `attributes` shortcut of the fetch builds the detail without reading Genesys
-    with_attributes = parse_conversation_event(sample("genesys-voice-attributes-update.json"))
-    assert with_attributes.context == {}
-    settings = Settings(context_fields=("ani",))
-    result = fetch_attributes(with_attributes, NeverRead(), settings, Budget.seconds(5), now_ms=0)
-    assert result.detail is not None and result.detail.context == {}
+    attributes_topic = parse_conversation_event(sample("genesys-voice-attributes-update.json"))
+    assert attributes_topic.context == {}  # that topic names no caller
 
 
 def test_the_message_event_body_gives_the_messaging_addresses() -> None:
@@ -100,13 +95,14 @@ def test_the_payload_carries_exactly_the_allowed_context(fields: tuple[str, ...]
 
 def test_context_survives_the_app_event_and_is_absent_when_empty() -> None:
     detail = AttributesDetail(
-        "6b1f2a9e-3c4d-4e5f-8a7b-9c0d1e2f3a4b",
-        "0f8e7d6c-5b4a-4392-8172-6a5b4c3d2e1f",
-        "VOICE",
-        {},
-        "x",
-        "e",
-        {"ani": "tel:1"},
+        conversation_id="6b1f2a9e-3c4d-4e5f-8a7b-9c0d1e2f3a4b",
+        participant_id="0f8e7d6c-5b4a-4392-8172-6a5b4c3d2e1f",
+        media_type="VOICE",
+        attributes={},
+        correlation_id="x",
+        source_event_id="e",
+        read_at_ms=1_796_000_000_000,
+        context={"ani": "tel:1"},
     )
     event = {"id": "e", "detail": detail.to_dict()}
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic.alias_generators import to_camel
 
 from attribute_bridge.validation import AttributeLimits
+from attribute_bridge.write_rules import KEY_PATTERN
 
 # The same ids `validation.is_uuid` accepts; in the schema so clients see it, in the route
 # so a bad id is refused before anything reaches Genesys.
@@ -24,6 +25,7 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 DEFAULT_LIMITS = AttributeLimits()
 
 ACCEPTED_STATUS: Literal["accepted"] = "accepted"
+QUEUED_STATUS: Literal["queued"] = "queued"
 SYNC_REQUESTED_STATUS: Literal["sync requested"] = "sync requested"
 
 Uuid = Annotated[
@@ -32,14 +34,10 @@ Uuid = Annotated[
 AttributeMap = dict[StrictStr, StrictStr]
 
 _ATTRIBUTES_SCHEMA: dict[str, Any] = {
-    # What `validate_attributes` enforces with the default limits (Genesys's documented
-    # ones: 50 attributes, values up to 256 characters); keys must not be blank.
+    # What the write rules enforce with the default limits (Genesys's documented ones: 50
+    # attributes, values up to 256 characters) and their key pattern (write_rules.py).
     "maxProperties": DEFAULT_LIMITS.max_keys,
-    "propertyNames": {
-        "minLength": 1,
-        "maxLength": DEFAULT_LIMITS.max_key_length,
-        "pattern": r"\S",
-    },
+    "propertyNames": {"pattern": f"^{KEY_PATTERN.pattern}$"},
     "additionalProperties": {"type": "string", "maxLength": DEFAULT_LIMITS.max_value_length},
 }
 
@@ -62,11 +60,12 @@ class AttributesUpdate(_ApiModel):
     attributes: AttributeMap = Field(
         min_length=1,
         description=(
-            "Attribute name -> string value. Defaults: at most 50 attributes, names of 1-256 "
-            "characters that are not blank, values up to 256 characters."
+            "Attribute name -> string value. Names: letters, digits, `_`, `.`, `-`, 1-128 "
+            "characters, and on the stack's WritableAttributes list. Defaults: at most 50 "
+            "attributes, values up to 256 characters, no NUL."
         ),
         json_schema_extra=_ATTRIBUTES_SCHEMA,
-        examples=[{"crm_case_id": "CASE-2002", "customer_tier": "gold"}],
+        examples=[{"crm_case_id": "CASE-2002", "crm_customer_tier": "gold"}],
     )
 
 
@@ -92,7 +91,7 @@ class AttributesWritten(_ApiModel):
     conversation_id: Uuid
     participant_id: Uuid
     attributes: AttributeMap
-    status: Literal["accepted"]
+    status: Literal["accepted", "queued"]
 
 
 class SyncAccepted(_ApiModel):
@@ -167,12 +166,76 @@ def unreadable_body(event: Mapping[str, Any], max_bytes: int) -> Refusal | None:
     except (binascii.Error, UnicodeError):
         return Refusal(400, "The request is invalid", ["body is not valid UTF-8 JSON"])
     if size > max_bytes:
-        return Refusal(400, "The request is invalid", [f"body is larger than {max_bytes} bytes"])
+        return Refusal(413, "The body is too large", [f"body is larger than {max_bytes} bytes"])
     if text.lstrip(_JSON_WHITESPACE).startswith("["):
         # Powertools unwraps a list into its first item (meant for forms and query
         # strings): `[{"attributes": ...}]` would pass as an object. Refuse arrays here.
         return Refusal(400, "The request is invalid", ["body must be a JSON object"])
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_depth(text) > MAX_JSON_DEPTH:
+        # json.loads would hit Python's recursion limit (a 500); no body of this API
+        # nests deeper than 2.
+        return Refusal(400, "The request is invalid", [f"body nests deeper than {MAX_JSON_DEPTH}"])
     return None
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of `[` / `{` outside JSON strings (a linear scan, no parse)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def not_an_api_event(event: object) -> Refusal | None:
+    """An event that is not an API Gateway proxy event (a test invoke, an EventBridge event
+    sent to the wrong function) is refused cleanly instead of failing inside routing."""
+    if (
+        isinstance(event, Mapping)
+        and isinstance(event.get("httpMethod"), str)
+        and isinstance(event.get("path"), str)
+        and isinstance(event.get("requestContext"), Mapping)
+    ):
+        return None
+    return Refusal(400, "The request is invalid", ["not an API Gateway proxy event"])
+
+
+def normalized_content_type(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`Application/JSON; charset=utf-8` is JSON: media types are case-insensitive (RFC
+    9110), and Powertools compares them as written."""
+    headers = event.get("headers")
+    if not isinstance(headers, Mapping):
+        return event
+    for name, value in headers.items():
+        if str(name).lower() == "content-type" and isinstance(value, str):
+            media_type, _, parameters = value.partition(";")
+            normalized = media_type.strip().lower() + (f";{parameters}" if parameters else "")
+            multi = dict(event.get("multiValueHeaders") or {})
+            for multi_name in list(multi):
+                if str(multi_name).lower() == "content-type":
+                    multi[multi_name] = [normalized]
+            return {
+                **event,
+                "headers": {**headers, name: normalized},
+                "multiValueHeaders": multi or event.get("multiValueHeaders"),
+            }
+    return event
 
 
 def route_by_resource(event: Mapping[str, Any]) -> Mapping[str, Any]:

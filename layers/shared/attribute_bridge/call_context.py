@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from attribute_bridge.domain import select_allowed
-
 if TYPE_CHECKING:
     from attribute_bridge.config import Settings
     from attribute_bridge.events import AttributesDetail
@@ -61,6 +59,6 @@ def external_payload(detail: AttributesDetail, settings: Settings) -> dict[str, 
         "participantId": detail.participant_id,
         "mediaType": detail.media_type,
         "correlationId": detail.correlation_id,
-        "attributes": select_allowed(detail.attributes, settings.allowed_attributes),
+        "attributes": settings.sync_inputs.select(detail.attributes),
         "context": select_context(settings.context_fields, detail.context),
     }

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
+from attribute_bridge.errors import ConfigurationError
 from attribute_bridge.validation import AttributeLimits
+from attribute_bridge.write_rules import NameList, WriteRules
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -57,6 +59,49 @@ class Settings:
     # Data-action path (ResolveAttributes): call context sent out, and its time budget.
     context_fields: tuple[str, ...] = ()
     resolve_budget_seconds: float = 4.0
+    # The write rules (write_rules.py). Empty lists allow nothing: no default writes every key.
+    writable_attributes: NameList = field(default_factory=NameList)
+    readable_attributes: NameList | None = None  # None: the sync allow-list + the writable
+    writable_purposes: frozenset[str] = frozenset({"customer"})
+    max_write_delay_seconds: int = 60
+    max_syncs_per_conversation: int = 20  # per hour
+    conversation_state_table: str = ""
+
+    def __post_init__(self) -> None:
+        inputs = NameList.parse(self.allowed_attributes)
+        overlap = sorted(
+            {name for name in inputs.names if name in self.writable_attributes}
+            | {
+                f"{prefix}*"
+                for prefix in inputs.prefixes
+                if any(
+                    p.startswith(prefix) or prefix.startswith(p)
+                    for p in self.writable_attributes.prefixes
+                )
+                or any(name.startswith(prefix) for name in self.writable_attributes.names)
+            }
+        )
+        if overlap:
+            # A key both sent and written changes the inputs with every write: a loop.
+            raise ConfigurationError(
+                "SyncAllowedAttributes and WritableAttributes share "
+                f"{', '.join(overlap)}: every write would start another sync"
+            )
+
+    @property
+    def write_rules(self) -> WriteRules:
+        return WriteRules(self.writable_attributes, self.writable_purposes, self.limits)
+
+    @property
+    def sync_inputs(self) -> NameList:
+        return NameList.parse(self.allowed_attributes)
+
+    @property
+    def readable(self) -> NameList:
+        """What the API's GET may return."""
+        if self.readable_attributes is not None:
+            return self.readable_attributes
+        return self.sync_inputs | self.writable_attributes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,9 +150,28 @@ class Settings:
             resolve_budget_seconds=float(
                 get("RESOLVE_BUDGET_SECONDS", defaults.resolve_budget_seconds)
             ),
+            writable_attributes=NameList.parse(_csv(get("WRITABLE_ATTRIBUTES", ""))),
+            readable_attributes=(
+                NameList.parse(_csv(env["READABLE_ATTRIBUTES"]))
+                if env.get("READABLE_ATTRIBUTES", "").strip()
+                else None
+            ),
+            writable_purposes=frozenset(
+                purpose.lower() for purpose in _csv(get("WRITABLE_PURPOSES", "customer"))
+            ),
+            max_write_delay_seconds=int(
+                get("MAX_WRITE_DELAY_SECONDS", defaults.max_write_delay_seconds)
+            ),
+            max_syncs_per_conversation=int(
+                get("MAX_SYNCS_PER_CONVERSATION", defaults.max_syncs_per_conversation)
+            ),
+            conversation_state_table=get("CONVERSATION_STATE_TABLE", ""),
         )
 
 
 @cache
 def settings() -> Settings:
-    return Settings.from_env()
+    try:
+        return Settings.from_env()
+    except ValueError as error:  # a list or mapping the template let through: say so once
+        raise ConfigurationError(f"configuration: {error}") from None

@@ -4,6 +4,7 @@ reason, so nothing is dropped silently; `replay` puts any dead-lettered event ba
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,19 +23,36 @@ class DeadLetterQueue:
         return self._client or aws_client("sqs")
 
     def send(
-        self, event: Any, function: str, reason: str, error: str, correlation_id: str | None
+        self,
+        event: Any,
+        function: str,
+        reason: str,
+        error: str,
+        correlation_id: str | None,
+        function_arn: str | None = None,
     ) -> None:
         if not self._url:
             raise RuntimeError("DEAD_LETTER_QUEUE_URL is not configured")
         self.client.send_message(
             QueueUrl=self._url,
-            MessageBody=dead_letter_body(event, function, reason, error, correlation_id),
+            MessageBody=dead_letter_body(
+                event, function, reason, error, correlation_id, function_arn
+            ),
         )
 
 
 def dead_letter_body(
-    event: Any, function: str, reason: str, error: str, correlation_id: str | None
+    event: Any,
+    function: str,
+    reason: str,
+    error: str,
+    correlation_id: str | None,
+    function_arn: str | None = None,
+    now: float | None = None,
 ) -> str:
+    """`deadLetter` says who wrote it (`function`, `functionArn`: the replay script
+    refuses what another stack wrote), when (`deadLetteredAt`, epoch ms), and why
+    (`reason`: the outcome, `error`)."""
     try:
         event_json = json.dumps(event)
     except (TypeError, ValueError):
@@ -48,6 +66,8 @@ def dead_letter_body(
         {
             "deadLetter": {
                 "function": function,
+                "functionArn": function_arn,
+                "deadLetteredAt": int((time.time() if now is None else now) * 1000),
                 "reason": reason,
                 "error": error[:1000],
                 "correlationId": correlation_id,

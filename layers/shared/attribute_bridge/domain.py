@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,9 +48,22 @@ def select_allowed(attributes: Mapping[str, str], allowed: Iterable[str]) -> dic
     return {key: value for key, value in attributes.items() if key in allowed_keys}
 
 
-def changed_attributes(current: Mapping[str, str], proposed: Mapping[str, str]) -> dict[str, str]:
+def changed_attributes(
+    current: Mapping[str, str | None], proposed: Mapping[str, str]
+) -> dict[str, str]:
     """The proposed keys whose values differ from the participant's current ones."""
     return {key: value for key, value in proposed.items() if current.get(key) != value}
+
+
+def input_fingerprint(inputs: Mapping[str, str]) -> str:
+    """Identifies the allow-listed inputs a sync was made with: a sync whose inputs have
+    the same fingerprint as the last one would only ask the external system again."""
+    canonical = json.dumps(dict(sorted(inputs.items())), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def purposes_of(conversation: Conversation) -> dict[str, str]:
+    return {participant.id: participant.purpose for participant in conversation.participants}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,11 @@ class BridgeError(Exception):
     retryable = False
 
 
+class ConfigurationError(BridgeError):
+    """This deployment is set up wrong (a URL, a role, a division): retrying cannot help
+    until a person fixes it, so it is dead-lettered at once, with what to check."""
+
+
 class InvalidInput(BridgeError):
     """An event or request body that can never succeed as it is."""
 
@@ -37,6 +42,11 @@ class InvalidRequest(GenesysError):
 
 class Unauthorized(GenesysError):
     """401 or 403 even with a freshly loaded token: credentials or permissions are wrong."""
+
+
+class Forbidden(Unauthorized, ConfigurationError):
+    """403: the token is good but the OAuth client's roles or divisions do not allow the
+    call (GENESYS.md: a 403 is a configuration error, never "the conversation is gone")."""
 
 
 class RateLimited(GenesysError):

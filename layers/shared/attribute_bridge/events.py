@@ -8,8 +8,10 @@ detail-types are the names below.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from attribute_bridge.call_context import KNOWN_CONTEXT_FIELDS, select_context
@@ -51,7 +53,13 @@ class ConversationEvent:
 
 @dataclass(frozen=True)
 class AttributesDetail:
-    """Detail of the app's own events: Fetched, Resolved, UpdateRequested, Patched."""
+    """Detail of the app's own events: Fetched, Resolved, UpdateRequested.
+
+    They carry only what the next step needs (never the participant's other attributes):
+    Fetched the allow-listed inputs in `attributes` and, in `based_on`, the current values
+    of the keys that may be written; Resolved and UpdateRequested the keys to write in
+    `attributes` and, in `based_on`, the value each one replaces (None: absent), read at
+    `read_at_ms`. That is what the stale guard compares against (write_rules.py)."""
 
     conversation_id: str
     participant_id: str
@@ -59,7 +67,10 @@ class AttributesDetail:
     attributes: dict[str, str]
     correlation_id: str
     source_event_id: str
-    context: Mapping[str, str] | None = None  # call context (SyncContextFields) or None
+    read_at_ms: int | None = None
+    based_on: dict[str, str | None] = field(default_factory=dict)
+    replay: bool = False  # set by scripts/replay_dead_letters.py: always compare-and-set
+    context: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         detail: dict[str, Any] = {
@@ -69,10 +80,30 @@ class AttributesDetail:
             "attributes": dict(self.attributes),
             "correlationId": self.correlation_id,
             "sourceEventId": self.source_event_id,
+            "basedOn": dict(self.based_on),
         }
+        if self.read_at_ms is not None:
+            detail["readAtMs"] = self.read_at_ms
+        if self.replay:
+            detail["replay"] = True
         if self.context:
             detail["context"] = dict(self.context)
         return detail
+
+
+def patched_detail(written: AttributesDetail, refused: Mapping[str, str]) -> dict[str, Any]:
+    """The audit event of a write: which keys were written and which refused, and why;
+    never the values (the archive keeps app events for days)."""
+    return {
+        "conversationId": written.conversation_id,
+        "participantId": written.participant_id,
+        "mediaType": written.media_type,
+        "writtenKeys": sorted(written.attributes),
+        "refused": dict(refused),
+        "writtenAtMs": written.read_at_ms,
+        "correlationId": written.correlation_id,
+        "sourceEventId": written.source_event_id,
+    }
 
 
 def _object(value: Any, where: str) -> Mapping[str, Any]:
@@ -134,7 +165,6 @@ def parse_conversation_event(event: Any) -> ConversationEvent:
     participant_id = body.get("participantId")
     metadata = detail.get("metadata")
     correlation = metadata.get("CorrelationId") if isinstance(metadata, Mapping) else None
-    event_time = body.get("eventTime")
     return ConversationEvent(
         source_event_id=event_id,
         kind=kind,
@@ -151,9 +181,45 @@ def parse_conversation_event(event: Any) -> ConversationEvent:
             else None
         ),
         correlation_id=_text(correlation, event_id),
-        event_time_ms=event_time if isinstance(event_time, int) else None,
+        event_time_ms=event_time_ms(envelope, body),
         context=select_context(KNOWN_CONTEXT_FIELDS, body),  # filtered again by the fetch
     )
+
+
+# Clocks differ (Genesys's, AWS's, ours): a little of "the future" is skew, more is a
+# wrong or forged time, which would slip past the age check. 5 minutes, as SigV4 allows.
+MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
+
+
+def event_time_ms(
+    envelope: Mapping[str, Any], body: Mapping[str, Any], now_ms: int | None = None
+) -> int:
+    """When a Genesys event happened, in epoch ms, for the age check, which must not be
+    skipped: `eventBody.eventTime` when it is an integer (epoch ms, GENESYS.md), else the
+    EventBridge envelope's `time` (ISO 8601, when EventBridge received it: later than the
+    change, never earlier). Neither readable, or more than MAX_FUTURE_SKEW_MS ahead of
+    now: InvalidInput."""
+    raw = body.get("eventTime")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        when = raw
+    else:
+        envelope_time = envelope.get("time")
+        try:
+            parsed = (
+                datetime.fromisoformat(envelope_time) if isinstance(envelope_time, str) else None
+            )
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise InvalidInput(
+                "the event has no usable time: detail.eventBody.eventTime is not an integer "
+                f"({type(raw).__name__}) and the envelope time is not ISO 8601 with a zone"
+            )
+        when = int(parsed.timestamp() * 1000)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if when - now_ms > MAX_FUTURE_SKEW_MS:
+        raise InvalidInput(f"the event time is {(when - now_ms) / 1000:.0f} s in the future")
+    return when
 
 
 def _event_media_type(body: Mapping[str, Any]) -> str:
@@ -173,6 +239,12 @@ def parse_attributes_detail(event: Any, limits: AttributeLimits) -> AttributesDe
     envelope = _object(event, "event")
     detail = _object(envelope.get("detail"), "detail")
     event_id = _text(envelope.get("id"), "unknown")
+    read_at = detail.get("readAtMs")
+    if read_at is not None and (isinstance(read_at, bool) or not isinstance(read_at, int)):
+        raise InvalidInput("detail.readAtMs must be epoch milliseconds (an integer)")
+    replay = detail.get("replay", False)
+    if not isinstance(replay, bool):
+        raise InvalidInput("detail.replay must be a boolean")
     return AttributesDetail(
         conversation_id=_uuid(detail.get("conversationId"), "detail.conversationId"),
         participant_id=_uuid(detail.get("participantId"), "detail.participantId"),
@@ -180,10 +252,38 @@ def parse_attributes_detail(event: Any, limits: AttributeLimits) -> AttributesDe
         attributes=validate_attributes(detail.get("attributes"), limits),
         correlation_id=_text(detail.get("correlationId"), event_id),
         source_event_id=_text(detail.get("sourceEventId"), event_id),
-        context=select_context(
-            KNOWN_CONTEXT_FIELDS, _object(detail.get("context") or {}, "detail.context")
-        ),
+        read_at_ms=read_at,
+        based_on=_based_on(detail.get("basedOn", {})),
+        replay=replay,
+        context=_context(detail.get("context", {})),
     )
+
+
+def _based_on(value: Any) -> dict[str, str | None]:
+    """key -> the value a write replaces, None for "absent"."""
+    based_on = _object(value, "detail.basedOn")
+    if not all(isinstance(v, str | None) for v in based_on.values()) or len(based_on) > 500:
+        raise InvalidInput("detail.basedOn must map attribute names to strings or null")
+    return {str(k): v for k, v in based_on.items()}
+
+
+def _context(value: Any) -> dict[str, str]:
+    context = _object(value, "detail.context")
+    if not all(isinstance(v, str) and len(v) <= 256 for v in context.values()):
+        raise InvalidInput("detail.context must map field names to short strings")
+    return {str(k): str(v) for k, v in context.items()}
+
+
+def without_other_attributes(event: Any, keep: Any) -> Any:
+    """A Genesys event with its `eventBody.attributes` cut down to the keys in `keep` (a
+    NameList): what a dead letter may hold of the customer's data."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+        return event
+    body = event["detail"].get("eventBody")
+    if not isinstance(body, Mapping) or not isinstance(body.get("attributes"), Mapping):
+        return event
+    kept = {k: v for k, v in body["attributes"].items() if k in keep}
+    return {**event, "detail": {**event["detail"], "eventBody": {**body, "attributes": kept}}}
 
 
 def correlation_id_of(event: Any) -> str | None:

@@ -1,5 +1,9 @@
 """The external system (a CRM, a case system...): one POST per sync, retried on 5xx and
-timeouts within the invocation's budget. Its URL comes from configuration only."""
+timeouts within the invocation's budget. Its URL comes from configuration only.
+
+Each POST carries an `Idempotency-Key` derived from the event that caused it: the same
+key on every retry of that event (ours within the invocation, Lambda's, a replay), so the
+external system can recognise a POST it has already handled."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import requests
 from aws_lambda_powertools import Logger
 
 from attribute_bridge.budget import Budget
-from attribute_bridge.errors import ExternalSystemError
+from attribute_bridge.errors import ConfigurationError, ExternalSystemError
 from attribute_bridge.http import require_https
 
 logger = Logger(child=True)
@@ -28,18 +32,26 @@ class ExternalSystem:
         retries: int = 2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._url = require_https(url, "EXTERNAL_SYSTEM_URL") if url else ""
+        try:
+            self._url = require_https(url, "EXTERNAL_SYSTEM_URL") if url else ""
+        except ValueError as error:
+            # Not a transient: Lambda retrying a plain-http URL cannot make it https.
+            raise ConfigurationError(str(error)) from None
         self._auth_header = auth_header
         self._session = session
         self._timeout = timeout_seconds
         self._retries = retries
         self._sleep = sleep
 
-    def sync(self, payload: Mapping[str, Any], budget: Budget) -> Any:
+    def sync(
+        self, payload: Mapping[str, Any], budget: Budget, idempotency_key: str | None = None
+    ) -> Any:
         """POST the payload; the parsed JSON answer."""
         if not self._url:
-            raise ExternalSystemError("EXTERNAL_SYSTEM_URL is not configured", retryable=False)
+            raise ConfigurationError("EXTERNAL_SYSTEM_URL is not configured")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         auth = self._auth_header()
         if auth:
             headers["Authorization"] = auth
@@ -84,7 +96,7 @@ class ExternalSystem:
             )
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
             raise ExternalSystemError(
                 "external system answered invalid JSON", response.status_code, retryable=False
             ) from None

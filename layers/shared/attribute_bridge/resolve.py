@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from attribute_bridge import domain, use_cases
 from attribute_bridge.budget import Budget, LambdaContextLike
 from attribute_bridge.call_context import KNOWN_CONTEXT_FIELDS, external_payload, select_context
 from attribute_bridge.config import Settings
+from attribute_bridge.conversation_state import ConversationState
 from attribute_bridge.errors import (
     BridgeError,
+    ConfigurationError,
     ExternalSystemError,
     GenesysError,
     InvalidAttributes,
@@ -33,7 +35,7 @@ from attribute_bridge.errors import (
     Unauthorized,
 )
 from attribute_bridge.events import KNOWN_MEDIA_TYPES, AttributesDetail
-from attribute_bridge.use_cases import AttributeWriter, ConversationReader, ExternalSync
+from attribute_bridge.use_cases import ExternalSync, Genesys
 from attribute_bridge.validation import is_uuid
 
 # Input fields with a meaning of their own; any other field is an input attribute, used
@@ -92,6 +94,7 @@ class Resolution:
     attributes: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
     written: AttributesDetail | None = None
+    write_refused: dict[str, str] = field(default_factory=dict)  # key -> why not written
     error_code: str = ""
     error_message: str = ""
     ignored: tuple[str, ...] = ()
@@ -205,14 +208,11 @@ def parse_input(data: Any, settings: Settings) -> ResolveRequest:
 # ---------------------------------------------------------------------------- the use case
 
 
-class Genesys(ConversationReader, AttributeWriter, Protocol):
-    """What this path needs from Genesys: a read, and the write (inside patch_attributes)."""
-
-
 def resolve(
     data: Any,
     genesys: Genesys,
     external: ExternalSync,
+    state: ConversationState,
     settings: Settings,
     budget: Budget,
     correlation_id: str,
@@ -225,7 +225,7 @@ def resolve(
     except InvalidInput as error:
         return _failed(conversation_id, "", correlation_id, "INVALID_INPUT", error)
     try:
-        return _resolve(request, genesys, external, settings, budget, correlation_id)
+        return _resolve(request, genesys, external, state, settings, budget, correlation_id)
     except BridgeError as error:
         code = _error_code(error, budget)
         return _failed(
@@ -242,18 +242,21 @@ def _resolve(
     request: ResolveRequest,
     genesys: Genesys,
     external: ExternalSync,
+    state: ConversationState,
     settings: Settings,
     budget: Budget,
     correlation_id: str,
 ) -> Resolution:
     if not settings.external_url:
-        raise _ConfigurationError("the external system's URL is not configured")
+        raise ConfigurationError("the external system's URL is not configured")
     participant_id, media_type = request.participant_id, request.media_type
     current: dict[str, str] | None = None
+    read_at_ms: int | None = None
     if participant_id is None or request.write:
         # The customer's id is needed, or the current values: what a write would change.
-        conversation = use_cases.read_conversation(
-            genesys, request.conversation_id, media_type, budget
+        read_at_ms = use_cases.now_in_ms()
+        conversation = use_cases.read_and_remember(
+            genesys, state, request.conversation_id, media_type, budget
         )
         participant = domain.pick_participant(conversation, participant_id)
         participant_id, media_type = participant.id, conversation.media_type
@@ -263,15 +266,14 @@ def _resolve(
         participant_id=participant_id,
         media_type=media_type or "UNKNOWN",
         # The participant's values, and over them what the flow passed (it may know better).
-        attributes={
-            **domain.select_allowed(current or {}, settings.allowed_attributes),
-            **request.attributes,
-        },
+        attributes={**settings.sync_inputs.select(current or {}), **request.attributes},
         correlation_id=correlation_id,
         source_event_id=correlation_id,
         context=select_context(settings.context_fields, request.context),
     )
-    answer = external.sync(external_payload(asked, settings), budget)
+    answer = external.sync(
+        external_payload(asked, settings), budget, idempotency_key=correlation_id
+    )
     mapped = domain.map_external_answer(answer, settings.attribute_mapping, settings.limits)
     resolved = Resolution(
         status="resolved",
@@ -284,14 +286,16 @@ def _resolve(
     )
     if not request.write:
         return resolved
-    return _write(resolved, asked, current or {}, genesys, settings, budget)
+    return _write(resolved, asked, current or {}, read_at_ms, genesys, state, settings, budget)
 
 
 def _write(
     resolved: Resolution,
     asked: AttributesDetail,
     current: dict[str, str],
+    read_at_ms: int | None,
     genesys: Genesys,
+    state: ConversationState,
     settings: Settings,
     budget: Budget,
 ) -> Resolution:
@@ -305,9 +309,12 @@ def _write(
         attributes=changes,
         correlation_id=asked.correlation_id,
         source_event_id=asked.source_event_id,
+        # what the stale guard compares against: the values this write replaces, as read
+        based_on={key: current.get(key) for key in changes},
+        read_at_ms=read_at_ms,
     )
     try:
-        result = use_cases.patch_attributes(request, genesys, settings, budget)
+        result = use_cases.patch_attributes(request, genesys, state, settings, budget)
     except InvalidAttributes as error:
         return _replace(
             resolved, status="write_failed", error_code="WRITE_REFUSED", error_message=str(error)
@@ -320,7 +327,13 @@ def _write(
             error_message=_message(error),
         )
     if result.outcome == "patched":
-        return _replace(resolved, status="written", written=result.detail or request)
+        return _replace(
+            resolved,
+            status="written",
+            written=result.detail or request,
+            write_refused=result.refused,
+            error_message=result.reason,  # keys the rules kept back, if any
+        )
     if result.outcome == "no_change":
         return _replace(resolved, status="unchanged")
     # not_found, or whatever the write rules refused (their outcome and reason say why)
@@ -330,18 +343,15 @@ def _write(
         status="write_failed",
         error_code=code,
         error_message=result.reason or result.outcome,
+        write_refused=result.refused,
     )
 
 
 # ---------------------------------------------------------------------------- errors
 
 
-class _ConfigurationError(BridgeError):
-    """This deployment cannot answer until its configuration is fixed."""
-
-
 def _error_code(error: BridgeError, budget: Budget) -> str:
-    if isinstance(error, _ConfigurationError | Unauthorized):
+    if isinstance(error, ConfigurationError | Unauthorized):
         return "CONFIGURATION"
     if isinstance(error, NotFound):
         return "NOT_FOUND"

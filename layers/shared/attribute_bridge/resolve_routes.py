@@ -116,6 +116,7 @@ def resolve_now(
         data,
         wiring.genesys(),
         wiring.external_system(),
+        wiring.conversation_state(),
         settings,
         resolve.budget_for(settings, router.lambda_context),
         correlation_id,

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from attribute_bridge.config import Settings, settings
+from attribute_bridge.conversation_state import ConversationState
 from attribute_bridge.dead_letters import DeadLetterQueue
 from attribute_bridge.external import ExternalSystem
 from attribute_bridge.genesys.client import GenesysClient
@@ -95,6 +96,20 @@ def _external_system() -> ExternalSystem:
     )
 
 
+def conversation_state() -> ConversationState:
+    return _overrides.get("conversation_state") or _conversation_state()
+
+
+@cache
+def _conversation_state() -> ConversationState:
+    from attribute_bridge.conversation_state import DynamoConversationState
+
+    table = settings().conversation_state_table
+    if not table:
+        raise RuntimeError("CONVERSATION_STATE_TABLE is not set")
+    return DynamoConversationState(table)
+
+
 def dead_letters() -> DeadLetterQueue:
     return _overrides.get("dead_letters") or DeadLetterQueue(settings().dead_letter_queue_url)
 
@@ -105,7 +120,15 @@ def current_settings() -> Settings:
 
 def reset() -> None:
     """Forget every adapter and the settings (tests change the environment between runs)."""
-    for cached in (settings, parameter_store, token_store, _genesys, _publisher, _external_system):
+    for cached in (
+        settings,
+        parameter_store,
+        token_store,
+        _genesys,
+        _publisher,
+        _external_system,
+        _conversation_state,
+    ):
         cached.cache_clear()
     _overrides.clear()
 

@@ -9,6 +9,7 @@ deserialize into the SDK's models. Retries are decided here, not by urllib3: see
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from aws_lambda_powertools import Logger
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import (
     Conflict,
+    Forbidden,
     GenesysError,
     GenesysUnavailable,
     InvalidRequest,
@@ -273,7 +275,13 @@ class GenesysClient:
                     logger.warning("Genesys rejected the token; reloading it", extra={"call": what})
                     self._tokens.reject(token, budget)
                     continue
-                if status in (401, 403):
+                if status == 403:
+                    raise Forbidden(
+                        f"{what}: 403 {message}: check the OAuth client's roles and their "
+                        "divisions (a conversation outside them is refused)",
+                        status,
+                    ) from None
+                if status == 401:
                     raise Unauthorized(f"{what}: {status} {message}", status) from None
                 if status == 404:
                     raise NotFound(f"{what}: {message}", status) from None
@@ -283,8 +291,10 @@ class GenesysClient:
                     rate_limits += 1
                     wait = retry_after_seconds(error.headers)
                     # Never sleep past the invocation: hand the wait to the event's retry.
-                    if rate_limits <= policy.rate_limit_retries and budget.allows(
-                        wait + policy.min_call_seconds
+                    if (
+                        rate_limits <= policy.rate_limit_retries
+                        and _believable_wait(error.headers)
+                        and budget.allows(wait + policy.min_call_seconds)
                     ):
                         logger.info("Genesys rate limit: waiting", extra={"retry_after": wait})
                         policy.sleep(wait)
@@ -328,18 +338,37 @@ class GenesysClient:
         )
 
 
+# Genesys's rate limits are per minute: no honest Retry-After is longer than the window.
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None, default: float = 1.0) -> float:
-    """Retry-After as seconds: Genesys sends an integer; an HTTP date is accepted too."""
+    """Retry-After as seconds, within [0, 60]: Genesys sends an integer; an HTTP date
+    (RFC 9110) is accepted too; an absurd value (a day, `inf`) is capped to the rate
+    window, and an unreadable one (`nan`, text) is `default`."""
+    seconds = _retry_after(headers)
+    return default if seconds is None else min(MAX_RETRY_AFTER_SECONDS, seconds)
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     value = (headers or {}).get("Retry-After")
     if not value:
-        return default
+        return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return default
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None if math.isnan(seconds) else max(0.0, seconds)
+
+
+def _believable_wait(headers: Mapping[str, str] | None) -> bool:
+    """A Retry-After beyond the rate window is not slept on inside an invocation (it is
+    wrong, or a long block): the event goes back to Lambda's spaced retries instead."""
+    seconds = _retry_after(headers)
+    return seconds is None or seconds <= MAX_RETRY_AFTER_SECONDS
 
 
 def genesys_message(body: Any) -> str:
