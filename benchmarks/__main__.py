@@ -61,11 +61,18 @@ def _token_mint(quick: bool) -> Report:
     return run_token_mint(8, trials=1) if quick else run_token_mint(50, trials=5)
 
 
+def _resolve(quick: bool) -> Report:
+    from benchmarks.resolve import run_resolve
+
+    return run_resolve(10, chain_size=3, cold_runs=1) if quick else run_resolve(300, 30, 7)
+
+
 # Order: the in-process warm measurement runs before the scenarios that fill the process
 # with thousands of conversations' worth of objects.
 SCENARIOS: dict[str, Callable[[bool], Report]] = {
     "cold-start": _cold_start,
     "warm": _warm,
+    "resolve": _resolve,
     "economy": _economy,
     "burst": _burst,
     "burst-real": _burst_real,

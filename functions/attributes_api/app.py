@@ -4,6 +4,7 @@ participant's attributes, or ask for a sync, through API Gateway (API key checke
 - GET   /conversations/{conversationId}/participants/{participantId}/attributes
 - PATCH /conversations/{conversationId}/participants/{participantId}/attributes
 - POST  /conversations/{conversationId}/sync
+- POST  /conversations/{conversationId}/resolve (attribute_bridge.resolve_routes)
 
 Every error is JSON `{"message", "errors"}`. A body must be JSON: any other Content-Type
 is answered 415. The OpenAPI document is `openapi_json()` (docs/openapi.json).
@@ -53,6 +54,7 @@ from attribute_bridge.errors import (
 )
 from attribute_bridge.events import SYNC_REQUESTED, UPDATE_REQUESTED, AttributesDetail
 from attribute_bridge.observability import traced
+from attribute_bridge.resolve_routes import router as resolve_router
 from attribute_bridge.write_rules import NOT_WRITABLE, PURPOSE_NOT_WRITABLE, STALE
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -70,6 +72,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(resolve_router)  # POST /conversations/{conversationId}/resolve
 
 API_TITLE = "Genesys participant attributes API"
 API_VERSION = "1.0.0"

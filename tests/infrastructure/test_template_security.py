@@ -36,6 +36,7 @@ RESOLVED = load_template(REPO / "template.yaml")
 
 FETCH, SYNC, PATCH = "FetchAttributesFunction", "SyncExternalFunction", "PatchAttributesFunction"
 API, REFRESHER = "AttributesApiFunction", "TokenRefresherFunction"
+RESOLVE = "ResolveAttributesFunction"
 SOURCE = "participant-attributes"
 # CONTRACT.md: the detail-types each function may emit (events:source participant-attributes).
 EMITS: dict[str, set[str]] = {
@@ -44,6 +45,7 @@ EMITS: dict[str, set[str]] = {
     PATCH: {"ParticipantAttributesPatched"},
     API: {"ParticipantAttributesSyncRequested", "ParticipantAttributesUpdateRequested"},
     REFRESHER: set(),
+    RESOLVE: {"ParticipantAttributesPatched"},  # the audit event of a data action's write
 }
 STAGE_SSM = "/participant-attributes/dev/genesys"
 TOKEN, CLIENT_ID, CLIENT_SECRET = (
@@ -337,6 +339,7 @@ def test_each_function_has_exactly_the_access_its_code_uses() -> None:
         }
         | dead_letters("TokenRefresherDLQ"),
         API: read_token | state | publish,
+        RESOLVE: read_token | state | publish,  # synchronous: no dead-letter queue
     }
     assert {function: stack.grants(function) for function in FUNCTIONS} == expected
     with_auth = deployed(ExternalAuthParameter="/crm/auth")
@@ -590,6 +593,8 @@ ROUTE_SCOPES = {  # docs/SECURITY.md: one scope per route
     f"GET {ATTRIBUTES}": "attributes/read",
     f"PATCH {ATTRIBUTES}": "attributes/write",
     "POST /conversations/{conversationId}/sync": "attributes/sync",
+    # a sync now (the web-services data action): the same scope as asking for one
+    "POST /conversations/{conversationId}/resolve": "attributes/sync",
 }
 
 
@@ -697,7 +702,12 @@ def method_arn(method: str) -> str:
 
 @pytest.mark.parametrize(
     ("output", "route"),
-    [("ApiReadInvokeArn", "GET"), ("ApiWriteInvokeArn", "PATCH"), ("ApiSyncInvokeArn", "POST")],
+    [
+        ("ApiReadInvokeArn", f"GET {ATTRIBUTES}"),
+        ("ApiWriteInvokeArn", f"PATCH {ATTRIBUTES}"),
+        ("ApiSyncInvokeArn", "POST /conversations/{conversationId}/sync"),
+        ("ApiResolveInvokeArn", "POST /conversations/{conversationId}/resolve"),
+    ],
 )
 def test_with_iam_a_consumer_allowed_one_method_arn_reaches_that_method_only(
     output: str, route: str
@@ -705,7 +715,7 @@ def test_with_iam_a_consumer_allowed_one_method_arn_reaches_that_method_only(
     stack = deployed("AWS_IAM")
     granted = iam_arn(stack, output)
     reachable = {m for m in stack.methods() if fnmatch.fnmatchcase(method_arn(m), granted)}
-    assert reachable == {m for m in stack.methods() if m.startswith(route + " ")}
+    assert reachable == {route}
     everything = iam_arn(stack, "ApiInvokeArn")
     assert all(fnmatch.fnmatchcase(method_arn(m), everything) for m in stack.methods())
 
@@ -826,6 +836,7 @@ KMS_USES = {
     SYNC: {"sqs", "dynamodb"},  # no Genesys token
     API: {"ssm", "dynamodb"},  # reads the token and the participant record; no DLQ
     REFRESHER: {"sqs", "ssm"},  # its DLQ, writes (Encrypt) and reads the token
+    RESOLVE: {"ssm", "dynamodb"},  # reads the token and the participant record
 }
 
 

@@ -17,7 +17,8 @@ ASYNC_FUNCTIONS = [
     name
     for name, fn in FUNCTIONS.items()
     if any(
-        e["Type"] in ("EventBridgeRule", "Schedule") for e in fn["Properties"]["Events"].values()
+        e["Type"] in ("EventBridgeRule", "Schedule")
+        for e in fn["Properties"].get("Events", {}).values()
     )
 ]
 
@@ -29,6 +30,7 @@ def test_the_functions_the_design_names_exist() -> None:
         "PatchAttributesFunction",
         "TokenRefresherFunction",
         "AttributesApiFunction",
+        "ResolveAttributesFunction",
     }
 
 

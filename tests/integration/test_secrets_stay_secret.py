@@ -359,7 +359,9 @@ def test_nothing_in_an_event_can_point_a_call_elsewhere() -> None:
             "mediaType",
             "correlationId",
             "attributes",
+            "context",
         }
+        assert sent["context"] == {}  # no SyncContextFields: no call context either
         assert trap.url not in json.dumps(sent)  # ... with only the allowed attributes
         (resolved,) = box.emitted_events()
         assert invoke_async(box, PATCH, resolved).outcome == "patched"

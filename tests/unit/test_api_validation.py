@@ -558,7 +558,7 @@ def test_the_handler_keeps_to_the_committed_openapi_document(
         response_schema_conformance,
     ]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 3
+    assert len(operations) == 4  # + POST /resolve (data actions)
 
     for operation in operations:
 

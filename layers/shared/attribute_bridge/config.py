@@ -56,6 +56,9 @@ class Settings:
     dead_letter_queue_url: str = ""
     max_event_age_seconds: int = 4 * 3600
     handled_media_types: tuple[str, ...] = ("VOICE", "MESSAGE")
+    # Data-action path (ResolveAttributes): call context sent out, and its time budget.
+    context_fields: tuple[str, ...] = ()
+    resolve_budget_seconds: float = 4.0
     # The write rules (write_rules.py). Empty lists allow nothing: no default writes every key.
     writable_attributes: NameList = field(default_factory=NameList)
     readable_attributes: NameList | None = None  # None: the sync allow-list + the writable
@@ -143,6 +146,10 @@ class Settings:
             dead_letter_queue_url=get("DEAD_LETTER_QUEUE_URL", ""),
             max_event_age_seconds=int(get("MAX_EVENT_AGE_SECONDS", defaults.max_event_age_seconds)),
             handled_media_types=_csv(get("HANDLED_MEDIA_TYPES", "VOICE,MESSAGE")),
+            context_fields=_csv(get("SYNC_CONTEXT_FIELDS", "")),
+            resolve_budget_seconds=float(
+                get("RESOLVE_BUDGET_SECONDS", defaults.resolve_budget_seconds)
+            ),
             writable_attributes=NameList.parse(_csv(get("WRITABLE_ATTRIBUTES", ""))),
             readable_attributes=(
                 NameList.parse(_csv(env["READABLE_ATTRIBUTES"]))

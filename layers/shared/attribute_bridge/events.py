@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from attribute_bridge.call_context import KNOWN_CONTEXT_FIELDS, select_context
 from attribute_bridge.errors import InvalidInput
 from attribute_bridge.validation import AttributeLimits, is_uuid, validate_attributes
 
@@ -47,6 +48,7 @@ class ConversationEvent:
     attributes: dict[str, str] | None  # carried by the `attributes` topic only
     correlation_id: str
     event_time_ms: int | None
+    context: Mapping[str, str] | None = None  # call context fields of the eventBody
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def parse_conversation_event(event: Any) -> ConversationEvent:
         ),
         correlation_id=_text(correlation, event_id),
         event_time_ms=event_time_ms(envelope, body),
+        context=select_context(KNOWN_CONTEXT_FIELDS, body),  # filtered again by the fetch
     )
 
 

@@ -23,12 +23,15 @@ FUNCTIONS: dict[str, dict[str, str | None]] = {
     "SyncExternal": {"function": "SyncExternalFunction", "queue": "SyncExternalDLQ"},
     "PatchAttributes": {"function": "PatchAttributesFunction", "queue": "PatchAttributesDLQ"},
     "TokenRefresher": {"function": "TokenRefresherFunction", "queue": "TokenRefresherDLQ"},
+    # invoked synchronously by a Genesys data action: no event to dead-letter
+    "ResolveAttributes": {"function": "ResolveAttributesFunction", "queue": None},
 }
 # Metrics with the `service` dimension only: the API's, and what is counted before a
 # handler has said which function it is.
 SERVICE_WIDE = "AttributesApi"
 API_FUNCTION = "AttributesApiFunction"
-HANDLERS = tuple(FUNCTIONS)
+RESOLVE = "ResolveAttributes"
+HANDLERS = tuple(name for name in FUNCTIONS if name != RESOLVE)  # through handling.handle
 GENESYS_CALLERS = ("FetchAttributes", "PatchAttributes", SERVICE_WIDE)
 
 # ---- step outcomes (handling.handle counts one per invocation)
@@ -62,6 +65,17 @@ SYNC_CAP_REACHED = "SyncCapReached"
 IDEMPOTENCY_RECORD_NOT_SAVED = "IdempotencyRecordNotSaved"
 DUPLICATE_IN_PROGRESS = "DuplicateInProgress"
 IDEMPOTENCY_STORE_FAILED = "IdempotencyStoreFailed"
+# ---- ResolveAttributes (the Lambda data action) and POST /resolve
+RESOLVED = "Resolved"
+RESOLVE_FAILED = "ResolveFailed"
+RESOLVE_WRITTEN = "ResolveWritten"
+RESOLVE_WRITE_FAILED = "ResolveWriteFailed"
+RESOLVE_INPUT_IGNORED = "ResolveInputIgnored"
+EXTERNAL_VALUE_REJECTED = "ExternalValueRejected"
+PUBLISH_FAILED = "PublishFailed"
+PUBLISH_SKIPPED = "PublishSkipped"
+API_RESOLVED = "ApiResolved"
+API_RESOLVE_FAILED = "ApiResolveFailed"
 # ---- AttributesApi
 API_READ = "ApiRead"
 API_PATCHED = "ApiPatched"
@@ -174,6 +188,21 @@ CATALOG: tuple[Metric, ...] = (
         HANDLERS[:3],
         "the idempotency table failed before the step: retried",
     ),
+    *(
+        Metric(name, "Count", "Sum", "outcomes", (RESOLVE,), meaning)
+        for name, meaning in (
+            (RESOLVED, "a data action answered the external system's answer"),
+            (RESOLVE_FAILED, "a data action answered a failure (or raised: Failure path)"),
+            (RESOLVE_WRITTEN, "a data action wrote the answer through the write rules"),
+            (RESOLVE_WRITE_FAILED, "a data action's write failed (the answer still came)"),
+            (RESOLVE_INPUT_IGNORED, "input fields not on the allow-lists, ignored"),
+            (EXTERNAL_VALUE_REJECTED, "answer values refused by key (mapping, write rules)"),
+            (PUBLISH_FAILED, "the Patched audit event of a data action's write failed"),
+            (PUBLISH_SKIPPED, "no time left for the audit event of a data action's write"),
+        )
+    ),
+    Metric(API_RESOLVED, "Count", "Sum", "api", (SERVICE_WIDE,), "POST /resolve answered"),
+    Metric(API_RESOLVE_FAILED, "Count", "Sum", "api", (SERVICE_WIDE,), "POST /resolve failed"),
     Metric(API_READ, "Count", "Sum", "api", (SERVICE_WIDE,), "GET answered"),
     Metric(API_PATCHED, "Count", "Sum", "api", (SERVICE_WIDE,), "PATCH written"),
     Metric(API_PATCH_QUEUED, "Count", "Sum", "api", (SERVICE_WIDE,), "PATCH queued (async)"),

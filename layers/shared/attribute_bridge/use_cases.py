@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from attribute_bridge.budget import Budget
+from attribute_bridge.call_context import external_payload, select_context
 from attribute_bridge.config import Settings
 from attribute_bridge.conversation_state import ConversationState
 from attribute_bridge.domain import (
@@ -192,6 +193,7 @@ def _fetched(
         read_at_ms=read_at_ms,
         correlation_id=event.correlation_id,
         source_event_id=event.source_event_id,
+        context=select_context(config.context_fields, event.context),
     )
 
 
@@ -218,14 +220,8 @@ def sync_external(
             ),
             capped=True,
         )
-    inputs = settings.sync_inputs.select(fetched.attributes)
-    payload = {
-        "conversationId": fetched.conversation_id,
-        "participantId": fetched.participant_id,
-        "mediaType": fetched.media_type,
-        "correlationId": fetched.correlation_id,
-        "attributes": inputs,
-    }
+    payload = external_payload(fetched, settings)  # the same on the data-action path
+    inputs = payload["attributes"]
     answer = external.sync(payload, budget, idempotency_key=fetched.source_event_id)
     mapped = map_external_answer(answer, settings.attribute_mapping, settings.limits)
     allowed = check_keys(mapped.attributes, settings.write_rules)
