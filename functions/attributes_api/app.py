@@ -62,7 +62,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import APIKey
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, OAuth2
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -75,6 +75,12 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(resolve_router)  # POST /conversations/{conversationId}/resolve
 
 API_TITLE = "Genesys participant attributes API"
+# template.yaml's resource server `attributes`: the scope each route needs with COGNITO
+SCOPES = (
+    ("attributes/read", "GET a participant's readable attributes"),
+    ("attributes/write", "PATCH a participant's writable attributes"),
+    ("attributes/sync", "POST /sync and POST /resolve"),
+)
 API_VERSION = "1.0.0"
 ATTRIBUTES_PATH = "/conversations/<conversationId>/participants/<participantId>/attributes"
 SYNC_PATH = "/conversations/<conversationId>/sync"
@@ -459,10 +465,26 @@ def openapi_json() -> str:
             description=(
                 "Read and write a live Genesys Cloud participant's attributes, or start a "
                 "sync with the external system. Authenticate as the stack's ApiAuthorization "
-                "says: an API key in the x-api-key header (API_KEY, the default) or an AWS "
-                "SigV4-signed request (AWS_IAM). Every error is JSON {message, errors}."
+                "says: a Cognito client-credentials access token with the route's scope "
+                "(COGNITO, the default), an API key in the x-api-key header (API_KEY) or an "
+                "AWS SigV4-signed request (AWS_IAM). Every error is JSON {message, errors}."
             ),
             security_schemes={
+                "cognito": OAuth2.model_validate(
+                    {
+                        "type": "oauth2",
+                        "description": (
+                            "Client credentials of the consumer's app client in the stack's "
+                            "user pool (output ApiTokenUrl); one scope per route."
+                        ),
+                        "flows": {
+                            "clientCredentials": {
+                                "tokenUrl": "https://YOUR-DOMAIN.auth.REGION.amazoncognito.com/oauth2/token",
+                                "scopes": dict(SCOPES),
+                            }
+                        },
+                    }
+                ),
                 "apiKey": APIKey.model_validate(
                     {
                         "type": "apiKey",
@@ -483,7 +505,7 @@ def openapi_json() -> str:
                     }
                 ),
             },
-            security=[{"apiKey": []}, {"sigv4": []}],  # either one, as deployed
+            security=[{"cognito": []}, {"apiKey": []}, {"sigv4": []}],  # one, as deployed
         )
     )
     # Powertools documents a 422 for every route; this API answers 400 instead.

@@ -470,7 +470,13 @@ def test_the_openapi_document_is_deterministic_and_describes_both_auth_options(
         "description": "The API Gateway API key of the usage plan.",
     }
     assert document["components"]["securitySchemes"]["sigv4"]["name"] == "Authorization"
-    assert document["security"] == [{"apiKey": []}, {"sigv4": []}]  # one or the other
+    assert document["security"] == [{"cognito": []}, {"apiKey": []}, {"sigv4": []}]  # one
+    flows = document["components"]["securitySchemes"]["cognito"]["flows"]
+    assert set(flows["clientCredentials"]["scopes"]) == {
+        "attributes/read",
+        "attributes/write",
+        "attributes/sync",
+    }
     for operations in document["paths"].values():
         for operation in operations.values():
             for status in ("400", "403", "429", "500", "502"):
