@@ -235,7 +235,7 @@ def main(
             if not groups:
                 print(f"trail.py: stack {args.stack} has no function log groups", file=sys.stderr)
                 return 1
-            end = int(time.time())
+            end = int(time.time()) + 1  # whole seconds: a line logged this second is in
             source = CloudWatchLogs(client("logs"), groups, end - int(args.hours * 3600), end)
         steps = trail(args.conversation_id, source)
     except Exception as error:
