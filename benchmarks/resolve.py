@@ -24,8 +24,6 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from benchmarks.common import (
     table,
     target,
 )
+from benchmarks.warm import excluding_io  # scenario 4's rule, with CPU time
 
 FUNCTION_ID = "ResolveAttributesFunction"
 ACTION = REPO_ROOT / "genesys" / "data-actions" / "resolve-attributes-lambda.json"
@@ -79,55 +78,6 @@ def _event(inputs: dict[str, Any]) -> Any:
     return json.loads(render_request(load_action(ACTION), inputs, {}).body)
 
 
-class _Excluded:
-    """Wall and thread CPU time inside the excluded calls (outermost only): scenario 4's
-    rule (benchmarks/warm.py), with CPU time too. On a busy shared machine the wall clock
-    also counts the time this thread waits for a core, and the in-process emulator's,
-    stub's and moto's turns on the GIL; the thread's CPU time does not."""
-
-    def __init__(self) -> None:
-        self.wall = self.cpu = 0.0
-        self.calls: Counter[str] = Counter()
-        self._depth = 0
-
-    def reset(self) -> None:
-        self.wall = self.cpu = 0.0
-        self.calls.clear()
-
-    def wrap(self, kind: str, call: Any) -> Any:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            self._depth += 1
-            wall, cpu = time.perf_counter(), time.thread_time()
-            try:
-                return call(*args, **kwargs)
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self.wall += time.perf_counter() - wall
-                    self.cpu += time.thread_time() - cpu
-                    self.calls[kind if kind == "http" else f"aws {args[1]}"] += 1
-
-        return timed
-
-
-@contextmanager
-def _excluding_io() -> Iterator[_Excluded]:
-    import requests
-    from botocore.client import BaseClient
-
-    excluded = _Excluded()
-    session: Any = requests.Session
-    client: Any = BaseClient
-    send, make_api_call = session.send, client._make_api_call
-    session.send = excluded.wrap("http", send)
-    client._make_api_call = excluded.wrap("aws", make_api_call)
-    try:
-        yield excluded
-    finally:
-        session.send = send
-        client._make_api_call = make_api_call
-
-
 def _warm_case(box: Any, write: bool, size: int) -> dict[str, Any]:
     from attribute_bridge import wiring
 
@@ -151,7 +101,7 @@ def _warm_case(box: Any, write: bool, size: int) -> dict[str, Any]:
         totals: list[float] = []
         statuses: Counter[str] = Counter()
         calls: Counter[str] = Counter()
-        with _excluding_io() as excluded:
+        with excluding_io() as excluded:
             for index, event in enumerate(events):
                 context = LambdaContext(FUNCTION_ID, spec.timeout, spec.memory_size)
                 excluded.reset()
@@ -163,7 +113,7 @@ def _warm_case(box: Any, write: bool, size: int) -> dict[str, Any]:
                     continue
                 statuses[str(answer["status"])] += 1
                 totals.append(total)
-                own.append(total - excluded.wall)
+                own.append(total - excluded.seconds)
                 own_cpu.append(total_cpu - excluded.cpu)
                 calls.update(excluded.calls)
     return {
