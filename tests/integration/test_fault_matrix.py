@@ -31,6 +31,7 @@ import importlib.util
 import io
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -1533,11 +1534,14 @@ def test_retry_after_as_an_http_date_or_an_absurd_number(
 ) -> None:
     from email.utils import formatdate
 
-    header = {
-        "http-date-in-2-s": formatdate(time.time() + 2, usegmt=True),
-        "http-date-tomorrow": formatdate(time.time() + 24 * 3600, usegmt=True),
-    }.get(retry_after, retry_after)
     live = seed(box)
+    # An HTTP date has whole seconds: round up, so the date is 2 to 3 s ahead when sent
+    # (formatdate truncates; time.time() + 2 could name a second already half gone).
+    ahead = math.ceil(time.time()) + 2
+    header = {
+        "http-date-in-2-s": formatdate(ahead, usegmt=True),
+        "http-date-tomorrow": formatdate(ahead + 24 * 3600, usegmt=True),
+    }.get(retry_after, retry_after)
     count = 1 if first == "patched" else 3  # once, or on each of Lambda's 3 attempts
     box.emulator.inject_fault("PATCH", PATCH_PATH, status=429, count=count, retry_after=header)
     how = {
@@ -1551,7 +1555,7 @@ def test_retry_after_as_an_http_date_or_an_absurd_number(
         assert time.monotonic() - started < 10
         if first == "patched":
             (wait,) = backoff_waits  # the date, as seconds from now, waited out
-            assert 0 < wait <= 2
+            assert 0 < wait <= 3
         else:
             # beyond Genesys's 60 s window: not slept on, handed to Lambda's retries
             assert backoff_waits == []
