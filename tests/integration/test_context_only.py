@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -346,3 +348,33 @@ def test_context_only_with_input_attributes_is_a_configuration_error_at_once(
         assert json.loads(letter)["deadLetter"]["reason"] == "failed"
         assert requests_made(box) == {}
     assert '"ConfigurationError":[1.0]' in capfd.readouterr().err
+
+
+def test_the_localdev_pipeline_runs_the_mode_from_the_templates_environment(
+    tmp_path: Path,
+) -> None:
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text(
+        json.dumps({"Parameters": {"SYNC_ALLOWED_ATTRIBUTES": "", "SYNC_CONTEXT_FIELDS": "ani"}})
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localdev",
+            "pipeline",
+            str(EVENTS / "genesys-voice-customer-start.json"),
+            "--env-vars",
+            str(env_vars),
+        ],
+        cwd=EVENTS.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    output = json.loads(done.stdout)
+
+    assert [step["outcome"] for step in output["steps"]] == ["fetched", "synced", "patched"]
+    assert output["requests"] == {CALL_PATCH: 1, "POST /oauth/token": 1}
+    assert output["attributes"][CUSTOMER]["case_status"] == "open"
