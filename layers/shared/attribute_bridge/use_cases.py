@@ -199,8 +199,9 @@ def _fetched_from_context(
     customer.start costs one Genesys request (the PATCH) instead of two.
 
     What stands in for the read: the participant is the one the event names; the topic
-    says it is a customer leg (the partner bus takes events from Genesys only), unless a
-    read already recorded another purpose; the media type is the event's. The purpose is
+    says it is a customer leg (the rule takes the Genesys partner source's events; who else
+    could send one: docs/SECURITY.md), unless a read already recorded another purpose; the
+    media type is the event's. The purpose is
     remembered, so PatchAttributes checks WritablePurposes without a read either.
 
     What it gives up (README "Context-only mode"): `based_on` is empty, so there is no
