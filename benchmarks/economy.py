@@ -5,9 +5,12 @@ function's real handler, routed by template.yaml's rules, moto for AWS, the emul
 the external stub over HTTP), counted with the emulator's per-route request counters:
 - customer.start where the external system changes something: 1 read + 1 PATCH;
 - customer.start where nothing changes: 1 read, no PATCH;
-- an `attributes` event (it carries the attributes): no read;
+- an `attributes` event (it carries the attributes) of a participant the chain saw at its
+  customer.start, as it happens in a call: no read;
 - the `attributes` event Genesys sends back after our own PATCH: nothing at all;
-- `size` voice + web-messaging conversations in one sandbox: exactly 1 token request.
+- `size` voice + web-messaging conversations in one sandbox: exactly 1 token request;
+- side by side, `mode_size` conversations in each fetch mode (README "Context-only mode"):
+  Genesys requests per conversation with the read (2.0) and context-only (1.0).
 Compared with the seeds' workflow (benchmarks/seed_workflow.py) on the same emulator.
 """
 
@@ -43,12 +46,28 @@ SEED_TIMEOUT = 300.0
 ANSWER = {"case_status": "open", "case_priority": "normal", "crm_segment": "gold"}
 
 
+# The two fetch modes compared: the same deployment (no input attributes, the caller's
+# number as context) with the read forced, and with FetchMode auto, which makes it
+# context-only.
+CONTEXT = "ani,addressFrom"  # the caller's number, the messaging address
+NO_INPUTS = {"SyncAllowedAttributes": "", "SyncContextFields": CONTEXT}
+FETCH_MODES: dict[str, dict[str, str]] = {
+    "read": {"FetchMode": "read", **NO_INPUTS},
+    "context-only": {"FetchMode": "auto", **NO_INPUTS},
+}
+MODE_TARGETS = {"read": 2.0, "context-only": 1.0}
+
+
 def run_economy(
-    size: int = 1000, seed_size: int | None = None, time_limit: float = 150.0
+    size: int = 1000,
+    seed_size: int | None = None,
+    time_limit: float = 150.0,
+    mode_size: int | None = None,
 ) -> Report:
     """`size` conversations through the chain (stopping early, and saying so, if the run
     passes `time_limit` seconds: `make bench` must stay under 10 minutes on a busy 2-core
-    machine), the single cases, then `seed_size` seed-style syncs."""
+    machine), the single cases, then `seed_size` seed-style syncs, then `mode_size`
+    conversations in each fetch mode."""
     from attribute_bridge import aws as aws_adapters
 
     from localdev.emulator import EmulatorConfig
@@ -57,6 +76,7 @@ def run_economy(
 
     began = time.perf_counter()
     seed_size = min(size, 100) if seed_size is None else seed_size
+    mode_size = min(size, 100) if mode_size is None else mode_size
     # No rate limit here (scenario 3 is about that): only requests are counted.
     config = EmulatorConfig(rate_limit=10**9)
 
@@ -127,22 +147,32 @@ def run_economy(
                     "steps": outcomes(run),
                 }
             )
-            # 3. The `attributes` topic carries the attributes: no read.
+            # 3. The `attributes` topic carries the attributes: no read. As in a call: the
+            # chain meets the customer at customer.start (no input yet: the external system
+            # has nothing to answer), then the IVR flow sets case_id and Genesys reports it.
             cid, pid = new_id(), new_id()
-            carried = {"case_id": "CASE-1001", "ivr_language": "en-US"}
             box.emulator.create_conversation(
                 media_type="VOICE",
                 participants=[
-                    {"purpose": "customer", "id": pid, "attributes": dict(carried)},
+                    {"purpose": "customer", "id": pid, "attributes": {"ivr_language": "en-US"}},
                     {"purpose": "ivr"},
                 ],
                 conversation_id=cid,
             )
-            box.external.add_rule(match={"conversationId": cid}, answer=dict(ANSWER))
+            box.external.add_rule(
+                match={"conversationId": cid, "attributes.case_id": "CASE-1001"},
+                answer=dict(ANSWER),
+            )
+            first = outcomes(run_chain(box, customer_start_event(cid, pid, "VOICE")))
+            if not first.endswith("SyncExternal: no_change"):
+                raise RuntimeError(f"economy: the customer.start before case 3 did {first}")
+            _flow_sets(box, cid, pid, {"case_id": "CASE-1001"})
+            carried = box.emulator.participant_attributes(cid, pid)
             delta, run = measured(box, attributes_event(cid, pid, carried))
             cases.append(
                 {
-                    "case": "`attributes` event carrying the attributes, something changes",
+                    "case": "`attributes` event after the IVR set an input (the participant was "
+                    "seen at customer.start), something changes",
                     "conversations": 1,
                     "calls": genesys_calls(delta),
                     "steps": outcomes(run),
@@ -162,9 +192,72 @@ def run_economy(
             whole_run = box.emulator.counters()
             # 5. The seeds' workflow on the same emulator, in its own process.
             seed = _seed_workflow(box, seed_size)
+        # 6. The fetch modes side by side, each in its own sandbox (its own template
+        # parameters), the same conversations.
+        modes = {mode: _fetch_mode_run(mode, mode_size) for mode in FETCH_MODES}
     finally:
         aws_adapters.aws_client.cache_clear()
-    return _report(size, cases, chain_seconds, whole_run, seed, time.perf_counter() - began)
+    return _report(size, cases, chain_seconds, whole_run, seed, time.perf_counter() - began, modes)
+
+
+def _flow_sets(box: Any, conversation_id: str, participant_id: str, attributes: Any) -> None:
+    """Someone else's write (an Architect flow's Set Participant Data), through Genesys's
+    API. It uses the token already in SSM: a flow's write costs this stack no token."""
+    import boto3
+    import requests
+
+    name = box.environment("FetchAttributesFunction")["GENESYS_TOKEN_PARAMETER"]
+    stored = boto3.client("ssm", region_name="us-east-1").get_parameter(
+        Name=name, WithDecryption=True
+    )
+    token = json.loads(stored["Parameter"]["Value"])["access_token"]
+    route = f"conversations/{conversation_id}/participants/{participant_id}/attributes"
+    requests.patch(
+        f"{box.emulator.base_url}/api/v2/{route}",
+        json={"attributes": dict(attributes)},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).raise_for_status()
+    box.emulator.take_patched()  # not this stack's write: no echo of it
+
+
+def _fetch_mode_run(mode: str, count: int, time_limit: float = 60.0) -> dict[str, Any]:
+    """`count` customer.start events (voice and web messaging) through the chain with the
+    template parameters of `mode` (fewer if `time_limit` seconds pass: the report says how
+    many): the Genesys requests the emulator counted."""
+    from localdev.emulator import EmulatorConfig
+    from localdev.runner import run_chain
+    from localdev.sandbox import sandbox
+
+    with (
+        quiet(),
+        sandbox(
+            emulator_config=EmulatorConfig(rate_limit=10**9),
+            parameter_overrides=FETCH_MODES[mode],
+        ) as box,
+    ):
+        patched = without_context = done = 0
+        deadline = Deadline(time_limit)
+        for index in range(count):
+            if deadline.passed():
+                break
+            done += 1
+            media = "VOICE" if index % 2 == 0 else "MESSAGE"
+            run = run_chain(box, customer_start_event(new_id(), new_id(), media))
+            patched += bool(run.steps) and run.steps[-1].outcome == "patched"
+            without_context += not box.external.received[-1].get("context")
+        requests = dict(box.emulator.counters()["requests"])
+    if patched != done or without_context:
+        raise RuntimeError(
+            f"economy, {mode}: {patched} of {done} conversations patched, "
+            f"{without_context} synced without their call context"
+        )
+    return {
+        "conversations": done,
+        "asked": count,
+        "calls": genesys_calls(requests),
+        "patched": patched,
+    }
 
 
 def _seed_workflow(box: Any, count: int) -> dict[str, Any]:
@@ -221,6 +314,7 @@ def _report(
     whole_run: dict[str, Any],
     seed: dict[str, Any],
     elapsed: float,
+    modes: dict[str, dict[str, Any]],
 ) -> Report:
     rows: list[list[object]] = []
     for case in cases:
@@ -302,6 +396,30 @@ def _report(
             calls["token"] == 1 and whole_tokens == 1,
         ),
     ]
+    mode_rows: list[list[object]] = []
+    for mode, result in modes.items():
+        mode_calls, n = result["calls"], result["conversations"]
+        per = (mode_calls["read"] + mode_calls["patch"]) / n if n else float("nan")
+        result["per_conversation"] = per
+        mode_rows.append(
+            [
+                mode,
+                n,
+                _per(mode_calls["read"], n),
+                _per(mode_calls["patch"], n),
+                f"{per:.3f}",
+                mode_calls["token"],
+            ]
+        )
+        stopped = "" if n == result["asked"] else f" of {result['asked']}: time limit"
+        targets.append(
+            target(
+                f"Genesys requests per conversation, FetchMode {mode} ({n} conversations{stopped})",
+                f"{MODE_TARGETS[mode]:.1f}",
+                f"{per:.3f}",
+                n > 0 and per == MODE_TARGETS[mode],
+            )
+        )
     if done < size:
         targets.append(
             target(
@@ -312,6 +430,13 @@ def _report(
             )
         )
     notes = [
+        "Fetch modes: the same deployment (SyncAllowedAttributes empty, SyncContextFields="
+        "ani,addressFrom) in two sandboxes, FetchMode read and FetchMode auto (which is "
+        "context-only for it), each with new voice and web-messaging conversations whose "
+        "customer.start the external system answers with attributes to write; every one "
+        "must end patched, with the caller's number (or the messaging address) sent. "
+        "Requests per conversation are the reads and PATCHes the emulator counted over the "
+        "run, divided by the conversations; the one token request of each run is apart.",
         "Counted by the emulator (every request it receives, per route). A 'read' is a GET "
         "of the conversation, a 'PATCH' a participant-attributes PATCH, 'token' a POST "
         "/oauth/token. The emulator's rate limit is lifted here (scenario 3 covers it).",
@@ -355,6 +480,19 @@ def _report(
                 rows,
             ),
             table("Requests per synced conversation", ["workflow", "requests"], comparison),
+            table(
+                "Genesys requests per conversation by fetch mode (no input attributes, "
+                "SyncContextFields=ani,addressFrom; the one token request apart)",
+                [
+                    "FetchMode",
+                    "conversations",
+                    "reads / conversation",
+                    "PATCHes / conversation",
+                    "requests / conversation",
+                    "token requests (total)",
+                ],
+                mode_rows,
+            ),
             table("Time per conversation", ["what", "n", "median", "p90", "max"], timing),
         ],
         "targets": targets,
@@ -365,5 +503,6 @@ def _report(
             "conversations_done": done,
             "whole_run_requests": whole_run["requests"],
             "chain_median_seconds": median(chain_seconds),
+            "fetch_modes": modes,
         },
     }

@@ -42,6 +42,9 @@ def _economy() -> Report:
     assert report["data"]["conversations_done"] == 2
     assert report["data"]["cases"][0]["patched"] == 2
     assert report["data"]["seed"]["verified"] == 1
+    modes = report["data"]["fetch_modes"]
+    assert modes["read"]["per_conversation"] == 2.0  # a read and a PATCH
+    assert modes["context-only"]["per_conversation"] == 1.0  # the PATCH alone
     return report
 
 

@@ -32,6 +32,16 @@ def _mapping(value: str) -> dict[str, str]:
     return parsed
 
 
+# FetchMode (template.yaml): whether FetchAttributes reads the conversation for a
+# customer.start. "read": always (today's chain: two Genesys requests per synced
+# conversation). "context-only": never, the external system gets only the event's call
+# context (one request: the PATCH); it cannot send input attributes it would not read.
+# "auto" (the default): context-only exactly when the read could give the external system
+# nothing, i.e. SyncAllowedAttributes is empty and SyncContextFields names a field; the
+# read otherwise. README "Context-only mode" says what the mode gives up.
+FETCH_MODES = ("auto", "read", "context-only")
+
+
 @dataclass(frozen=True)
 class Settings:
     genesys_region: str = "mypurecloud.com"
@@ -58,6 +68,7 @@ class Settings:
     handled_media_types: tuple[str, ...] = ("VOICE", "MESSAGE")
     # Data-action path (ResolveAttributes): call context sent out, and its time budget.
     context_fields: tuple[str, ...] = ()
+    fetch_mode: str = "auto"  # FETCH_MODES
     resolve_budget_seconds: float = 4.0
     # The write rules (write_rules.py). Empty lists allow nothing: no default writes every key.
     writable_attributes: NameList = field(default_factory=NameList)
@@ -68,6 +79,17 @@ class Settings:
     conversation_state_table: str = ""
 
     def __post_init__(self) -> None:
+        if self.fetch_mode not in FETCH_MODES:
+            raise ConfigurationError(
+                f"FetchMode {self.fetch_mode!r:.40} is not one of {', '.join(FETCH_MODES)}"
+            )
+        if self.fetch_mode == "context-only" and self.allowed_attributes:
+            # Sending inputs needs the read context-only skips: refused, never a silent read.
+            raise ConfigurationError(
+                "FetchMode context-only reads no attributes, but SyncAllowedAttributes names "
+                f"{', '.join(self.allowed_attributes)[:200]}: empty it, or use FetchMode "
+                "read or auto"
+            )
         inputs = NameList.parse(self.allowed_attributes)
         overlap = sorted(
             {name for name in inputs.names if name in self.writable_attributes}
@@ -87,6 +109,13 @@ class Settings:
                 "SyncAllowedAttributes and WritableAttributes share "
                 f"{', '.join(overlap)}: every write would start another sync"
             )
+
+    @property
+    def context_only(self) -> bool:
+        """FetchAttributes skips the read of a customer.start (use_cases.fetch_attributes)."""
+        if self.fetch_mode == "auto":
+            return not self.allowed_attributes and bool(self.context_fields)
+        return self.fetch_mode == "context-only"
 
     @property
     def write_rules(self) -> WriteRules:
@@ -147,6 +176,7 @@ class Settings:
             max_event_age_seconds=int(get("MAX_EVENT_AGE_SECONDS", defaults.max_event_age_seconds)),
             handled_media_types=_csv(get("HANDLED_MEDIA_TYPES", "VOICE,MESSAGE")),
             context_fields=_csv(get("SYNC_CONTEXT_FIELDS", "")),
+            fetch_mode=get("FETCH_MODE", defaults.fetch_mode).strip().lower() or "auto",
             resolve_budget_seconds=float(
                 get("RESOLVE_BUDGET_SECONDS", defaults.resolve_budget_seconds)
             ),

@@ -1,9 +1,10 @@
 """What the chain remembers about a live conversation, in one small DynamoDB table (TTL).
 
 Per participant, one item `participant#{conversationId}#{participantId}`:
-- `purpose`, `media`: written when a read of the conversation saw the participant, so an
-  `attributes` event (which names no purpose) needs no Genesys read to know whether it
-  is a customer's, and PatchAttributes checks the purpose without reading either;
+- `purpose`, `media`: written when a read of the conversation saw the participant (or, in
+  context-only mode, when its customer.start named it), so an `attributes` event (which
+  names no purpose) needs no Genesys read to know whether it is a customer's, and
+  PatchAttributes checks the purpose without reading either;
 - `fingerprint`: of the allow-listed input attributes at the last sync, so a write of
   output keys (which Genesys reports as an `attributes` event) never syncs again;
 - `w.{key}`: epoch ms of this stack's last write of `key`, so a write based on an older

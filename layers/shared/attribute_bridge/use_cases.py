@@ -110,6 +110,8 @@ def fetch_attributes(
         return _fetched_from_attributes_event(
             event, event.attributes, event.participant_id, genesys, state, settings, budget
         )
+    if settings.context_only and _says_customer_leg(event):
+        return _fetched_from_context(event, state, settings, now_ms)
     try:
         conversation = read_and_remember(
             genesys, state, event.conversation_id, event.media_type, budget
@@ -173,6 +175,54 @@ def _fetched_from_attributes_event(
     read_at = None if event.event_time_ms is None else min(event.event_time_ms, now_in_ms())
     detail = _fetched(event, media_type, participant, read_at, settings)
     return StepResult("fetched", detail)
+
+
+# The one topic whose name says who the participant is and that it is live. Any other
+# (an `attributes` event, customer.end, user.start, a sync request) is read as before.
+CUSTOMER_START = "customer.start"
+CUSTOMER = "customer"
+
+
+def _says_customer_leg(event: ConversationEvent) -> bool:
+    return (
+        event.kind == CUSTOMER_START
+        and event.participant_id is not None
+        and event.media_type not in (None, "UNKNOWN")
+    )
+
+
+def _fetched_from_context(
+    event: ConversationEvent, state: ConversationState, settings: Settings, now_ms: int
+) -> StepResult:
+    """Context-only mode (Settings.context_only): the external system gets no input
+    attributes, only the event's call context, so the conversation is not read and a synced
+    customer.start costs one Genesys request (the PATCH) instead of two.
+
+    What stands in for the read: the participant is the one the event names; the topic
+    says it is a customer leg (the rule takes the Genesys partner source's events; who else
+    could send one: docs/SECURITY.md), unless a read already recorded another purpose; the
+    media type is the event's. The purpose is
+    remembered, so PatchAttributes checks WritablePurposes without a read either.
+
+    What it gives up (README "Context-only mode"): `based_on` is empty, so there is no
+    "nothing changed" check (every answered writable key is written) and the values a write
+    replaces are taken as absent: a late, replayed or overtaken write re-reads the
+    participant (the rare path) and fills only keys still absent, never replacing a value
+    someone set meanwhile. No ended-conversation check: a PATCH to an ended conversation
+    ends as it does today (not_found, or written and not kept by Analytics)."""
+    participant_id = event.participant_id or ""  # _says_customer_leg: always set here
+    media_type = event.media_type or "UNKNOWN"
+    record = state.participant(event.conversation_id, participant_id)
+    purpose = CUSTOMER if record is None else record.purpose
+    if purpose not in settings.writable_purposes:
+        return StepResult("dropped", reason=_purpose_reason(purpose))
+    if record is None:
+        state.remember_participants(event.conversation_id, media_type, {participant_id: purpose})
+    participant = Participant(participant_id, purpose, None, {})
+    # As a read made now would be: a later write of these keys by this stack (the API's)
+    # makes this one compare-and-set, exactly as in the read mode.
+    detail = _fetched(event, media_type, participant, now_ms, settings)
+    return StepResult("fetched", detail, reason="context-only: no Genesys read")
 
 
 def _fetched(
