@@ -4,6 +4,8 @@ FetchAttributes handler and handles its first event, against the Genesys emulato
 moto server (real HTTP, both in this process). Compared side by side, run by run, with the
 same child doing an eager `import PureCloudPlatformClientV2` first (the naive approach),
 plus the import-only pair that issue 2 asks for, and optionally both without .pyc files.
+Every round also imports each handler of template.yaml (all six functions) the same way,
+against the same round's bare SDK import (issue 15: every handler >= 10x faster).
 
 Lambda-like isolation: the child runs `python -I -S` (no site-packages at all); sys.path is
 the function folder, the layer's python folder, the standard library, then a "runtime"
@@ -25,11 +27,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from benchmarks.common import (
+    BUILD_DIR,
     PYTHON,
     REPO_ROOT,
     WORK_DIR,
@@ -47,6 +50,9 @@ from benchmarks.common import (
     target,
     use_layer_source,
 )
+
+if TYPE_CHECKING:
+    from localdev.template import FunctionSpec
 
 FUNCTION_ID = "FetchAttributesFunction"
 CHILD = Path(__file__).resolve().parent / "cold_child.py"
@@ -69,6 +75,9 @@ CHILD_TIMEOUT = 120.0  # seconds; the eager import without .pyc takes ~10 s here
 TARGET_SECONDS = 0.4
 TARGET_SPEEDUP = 6.0
 TARGET_RSS_KIB = 100 * 1024
+TARGET_API_IMPORT = 0.2  # seconds: AttributesApi's handler module (issue 15)
+TARGET_IMPORT_RATIO = 10.0  # bare SDK import / each handler module's import (issue 15)
+API_FUNCTION = "AttributesApiFunction"
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ class Aws:
     environment: dict[str, str]  # the function's variables, from template.yaml
     token_parameter: str
     credentials: dict[str, str]  # TokenRefresher's variables naming the client id and secret
+    api_environment: dict[str, str]  # AttributesApi's variables, from template.yaml
 
 
 @contextmanager
@@ -271,6 +281,7 @@ def moto_server(emulator: Any) -> Iterator[Aws]:
             environment=dict(template.functions[FUNCTION_ID].environment),
             token_parameter=template.functions[FUNCTION_ID].environment["GENESYS_TOKEN_PARAMETER"],
             credentials=credentials,
+            api_environment=dict(template.functions[API_FUNCTION].environment),
         )
     finally:
         server.stop()
@@ -440,6 +451,145 @@ def _verify(
             raise RuntimeError(f"{variant.key}: {report['genesys']['token']} token requests")
 
 
+# ---------------------------------------------------------------------------- import only
+
+
+def import_child(
+    function: FunctionSpec, layer: Path, runtime: Path, home: Path, scratch: Path
+) -> dict[str, Any]:
+    """One cold import of a built handler module (`import app`, nothing handled) in the
+    child every cold measurement uses, with the function's environment from template.yaml.
+    Also benchmarks/resolve.py's. Checks the function's and the layer's copies were used."""
+    function_dir = BUILD_DIR / function.logical_id
+    module, _, handler_function = function.handler.rpartition(".")
+    if not (function_dir / f"{module}.py").exists():
+        raise FileNotFoundError(f"{function_dir} is missing: run `make build` first")
+    scratch.mkdir(parents=True, exist_ok=True)
+    result_file = scratch / f"{function.logical_id}.import.json"
+    result_file.unlink(missing_ok=True)
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "LAMBDA_TASK_ROOT": str(function_dir),
+        **function.environment,
+    }
+    config = {
+        "front": [str(function_dir), str(layer)],
+        "back": [str(runtime)],
+        "mode": "import",
+        "naive": False,
+        "handler_module": module,
+        "handler_function": handler_function,
+        "event_file": "",
+        "result_file": str(result_file),
+        "function_name": function.logical_id,
+        "timeout": float(function.timeout or 15),
+        "memory": int(function.memory_size or 256),
+        "check_modules": [module, "attribute_bridge", "aws_lambda_powertools"],
+    }
+    completed = subprocess.run(
+        [PYTHON, "-I", "-S", str(CHILD), json.dumps(config)],
+        env=environment,
+        cwd=str(home),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
+    )
+    if completed.returncode != 0 or not result_file.exists():
+        raise RuntimeError(
+            f"import child {function.logical_id} failed (rc={completed.returncode}):\n"
+            f"{completed.stderr[-3000:]}"
+        )
+    report: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    files = report["files"]
+    for name, root in ((module, function_dir), ("attribute_bridge", layer)):
+        if not str(files.get(name)).startswith(str(root)):
+            raise RuntimeError(f"{function.logical_id}: {name} came from {files.get(name)}")
+    report["import_seconds"] = report["marks"]["handler_imported"]
+    return report
+
+
+API_EVENT = REPO_ROOT / "events" / "api-get-attributes.json"
+API_EVENT_IDS = ("6b1f2a9e-3c4d-4e5f-8a7b-9c0d1e2f3a4b", "0f8e7d6c-5b4a-4392-8172-6a5b4c3d2e1f")
+API_ATTRIBUTES = {"case_status": "open"}  # readable by default (the sync allow-list)
+
+
+def api_request_child(paths: Paths, aws: Aws, emulator: Any) -> dict[str, Any]:
+    """A cold AttributesApi container answering its first request, a GET of a participant's
+    attributes (events/api-get-attributes.json with new ids): what the handler module's
+    import leaves to that request (the routes, requests, boto3, the SDK) is paid here."""
+    work = scratch_dir() / "runs"
+    work.mkdir(parents=True, exist_ok=True)
+    result_file, event_file = work / "api.result.json", work / "api.event.json"
+    result_file.unlink(missing_ok=True)
+    conversation_id, participant_id = new_id(), new_id()
+    emulator.create_conversation(
+        media_type="VOICE",
+        participants=[
+            {"purpose": "customer", "id": participant_id, "attributes": dict(API_ATTRIBUTES)},
+            {"purpose": "ivr"},
+        ],
+        conversation_id=conversation_id,
+    )
+    text = API_EVENT.read_text(encoding="utf-8")
+    for old, new in zip(API_EVENT_IDS, (conversation_id, participant_id), strict=True):
+        text = text.replace(old, new)
+    event_file.write_text(text, encoding="utf-8")
+    store_token(aws, emulator)
+    function_dir = BUILD_DIR / API_FUNCTION
+    config = {
+        "front": [str(function_dir), str(paths.layer)],
+        "back": [str(paths.runtime)],
+        "mode": "handler",
+        "naive": False,
+        "handler_module": "app",
+        "handler_function": "lambda_handler",
+        "event_file": str(event_file),
+        "result_file": str(result_file),
+        "function_name": API_FUNCTION,
+        "timeout": 10.0,
+        "memory": 256,
+        "check_modules": ["app", "attribute_bridge", "pydantic"],
+    }
+    environment = child_environment(paths, aws) | aws.api_environment
+    environment |= {"AWS_LAMBDA_FUNCTION_NAME": API_FUNCTION, "LAMBDA_TASK_ROOT": str(function_dir)}
+    before = emulator.counters()["requests"]
+    spawn_epoch = time.time()
+    completed = subprocess.run(
+        [PYTHON, "-I", "-S", str(CHILD), json.dumps(config)],
+        env=environment,
+        cwd=str(paths.home),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
+    )
+    if completed.returncode != 0 or not result_file.exists():
+        raise RuntimeError(
+            f"API child failed (rc={completed.returncode}):\n{completed.stderr[-3000:]}"
+        )
+    report: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    answer = report["result"]
+    body = json.loads(answer["body"]) if isinstance(answer, dict) else {}
+    reads = genesys_calls(counter_delta(before, emulator.counters()["requests"]))["read"]
+    if answer["statusCode"] != 200 or body.get("attributes") != API_ATTRIBUTES or reads != 1:
+        raise RuntimeError(f"the API's cold GET answered {answer!r} after {reads} read(s)")
+    if not str(report["files"].get("pydantic")).startswith(str(paths.layer)):
+        raise RuntimeError(f"the API child imported the wrong pydantic: {report['files']}")
+    marks = report["marks"]
+    report["import_seconds"] = marks["handler_imported"]
+    report["event_seconds"] = marks["handled"] - marks["handler_imported"]
+    report["process_to_end"] = report["end_epoch"] - spawn_epoch
+    return report
+
+
 # ---------------------------------------------------------------------------- the scenario
 
 
@@ -448,10 +598,14 @@ def run_cold_start(size: int = 7, no_pyc_runs: int | None = None, warm_up: bool 
     warm-up round (unless `warm_up` is False); `no_pyc_runs` (default min(size, 3), 0 =
     skip) of the no-.pyc pair."""
     from localdev.emulator import EmulatorConfig, GenesysEmulator
+    from localdev.template import load_template
 
     began = time.perf_counter()
     no_pyc_runs = min(size, 3) if no_pyc_runs is None else no_pyc_runs
     runs: dict[str, list[dict[str, Any]]] = {v.key: [] for v in (*VARIANTS, *NO_PYC_VARIANTS)}
+    functions = load_template(REPO_ROOT / "template.yaml").functions  # every handler
+    imports: dict[str, list[dict[str, Any]]] = {name: [] for name in functions}
+    api_requests: list[dict[str, Any]] = []
     try:
         built, bare = prepare_paths(no_pyc=no_pyc_runs > 0)
         with (
@@ -469,9 +623,20 @@ def run_cold_start(size: int = 7, no_pyc_runs: int | None = None, warm_up: bool 
                 report = run_child(variant, paths, aws, emulator)
                 if not discarded:
                     runs[variant.key].append(report)
+                if variant.key == "import_sdk":  # this round's handler imports, side by side
+                    for name, function in functions.items():
+                        imported = import_child(
+                            function, paths.layer, paths.runtime, paths.home, scratch_dir() / "runs"
+                        )
+                        if not discarded:
+                            imports[name].append(imported)
+                    api_request = api_request_child(paths, aws, emulator)
+                    if not discarded:
+                        api_requests.append(api_request)
     finally:
         shutil.rmtree(scratch_dir(), ignore_errors=True)
-    return _report(size, no_pyc_runs, runs, built, time.perf_counter() - began, warm_up)
+    scenario = _report(size, no_pyc_runs, runs, built, time.perf_counter() - began, warm_up)
+    return _with_handler_imports(scenario, imports, api_requests)
 
 
 def _stat(reports: list[dict[str, Any]], pick: Callable[[dict[str, Any]], float]) -> float:
@@ -733,3 +898,119 @@ def _short(path: str) -> str:
     except ValueError:
         short = path
     return short.replace(scratch_dir().name, "cold-start-PID")
+
+
+def _with_handler_imports(
+    report: Report,
+    imports: Mapping[str, list[dict[str, Any]]],
+    api_requests: list[dict[str, Any]],
+) -> Report:
+    """The table and targets of every handler's cold import against the bare SDK import of
+    the same rounds (issue 15), and what the API's first request pays after its import."""
+    summary = report["data"]["summary"]
+    sdk = summary["import_sdk"]["import"]
+    rows: list[list[object]] = []
+    found: dict[str, dict[str, float]] = {}
+    for name, reports in imports.items():
+        times = [r["import_seconds"] for r in reports]
+        typical = median(times)
+        found[name] = {
+            "runs": float(len(times)),
+            "import": typical,
+            "min": min(times),
+            "max": max(times),
+            "cpu": _stat(reports, lambda r: r["cpu_seconds"]),
+            "modules": _stat(reports, lambda r: r["modules"]),
+            "ratio": sdk / typical,
+        }
+        rows.append(
+            [
+                name,
+                len(times),
+                seconds(typical),
+                seconds(min(times)),
+                seconds(max(times)),
+                seconds(found[name]["cpu"]),
+                int(found[name]["modules"]),
+                seconds(sdk),
+                ratio(sdk / typical),
+            ]
+        )
+    summary["handler_imports"] = found
+    report["tables"].append(
+        table(
+            "Import only, every handler (built layer) vs bare `import PureCloudPlatformClientV2`,"
+            " same rounds (medians)",
+            [
+                "function",
+                "runs",
+                "import (median)",
+                "min",
+                "max",
+                "child CPU (user + sys)",
+                "modules",
+                "bare SDK import (median)",
+                "bare SDK / handler",
+            ],
+            rows,
+        )
+    )
+    if api_requests:
+        cold_get = {
+            key: median([r[key] for r in api_requests])
+            for key in ("import_seconds", "event_seconds", "process_to_end", "cpu_seconds")
+        }
+        summary["api_cold_get"] = cold_get
+        report["tables"].append(
+            table(
+                "AttributesApi, a cold container's first request (GET attributes; medians)",
+                [
+                    "runs",
+                    "handler module import",
+                    "first request (routes, requests, boto3, SDK, one Genesys read)",
+                    "process start -> answer",
+                    "child CPU (user + sys)",
+                ],
+                [
+                    [
+                        len(api_requests),
+                        seconds(cold_get["import_seconds"]),
+                        seconds(cold_get["event_seconds"]),
+                        seconds(cold_get["process_to_end"]),
+                        seconds(cold_get["cpu_seconds"]),
+                    ]
+                ],
+            )
+        )
+    if API_FUNCTION in found:
+        api = found[API_FUNCTION]["import"]
+        report["targets"].append(
+            target(
+                "AttributesApi handler module import (median)",
+                f"<= {TARGET_API_IMPORT} s",
+                seconds(api),
+                api <= TARGET_API_IMPORT,
+            )
+        )
+    for name, data in found.items():
+        report["targets"].append(
+            target(
+                f"bare SDK import / {name} import",
+                f">= {TARGET_IMPORT_RATIO:.0f}x",
+                ratio(data["ratio"]),
+                data["ratio"] >= TARGET_IMPORT_RATIO,
+            )
+        )
+    report["notes"].append(
+        "Every handler: each round, right after its bare SDK import, one child per function "
+        "of template.yaml imports that function's built handler module only (mode import, "
+        "the function's environment from the template, the same `python -I -S` child and "
+        "sys.path as above). AttributesApi's routes (pydantic, Powertools' validating "
+        "resolver, attribute_bridge.attributes_api) and `requests` (every adapter's session) "
+        "are imported where first used, on the first request: a cold request pays them "
+        "after the import measured here. The first-request table shows it: a cold "
+        "AttributesApi child (its template environment, token in SSM, moto and the emulator "
+        "as above) answers a GET of events/api-get-attributes.json (new ids), 200 with the "
+        "participant's attribute after one Genesys read, checked on every run."
+    )
+    return report

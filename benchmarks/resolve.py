@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any
 
 from benchmarks.common import (
     BUILD_DIR,
-    PYTHON,
     REPO_ROOT,
     WORK_DIR,
     Report,
@@ -48,7 +46,6 @@ from benchmarks.warm import excluding_io  # scenario 4's rule, with CPU time
 
 FUNCTION_ID = "ResolveAttributesFunction"
 ACTION = REPO_ROOT / "genesys" / "data-actions" / "resolve-attributes-lambda.json"
-CHILD = Path(__file__).resolve().parent / "cold_child.py"
 WARM_UP = 20
 CHAIN_WARM_UP = 3
 TARGET_P50 = 0.005
@@ -151,15 +148,13 @@ COMPARED_WITH = "FetchAttributesFunction"  # scenario 1's function, imported in 
 
 def _cold_imports(runs: int) -> dict[str, Any]:
     """`runs` cold imports of the built handler module, interleaved with as many of
-    FetchAttributes' (one round first, discarded)."""
+    FetchAttributes' (one round first, discarded), by scenario 1's import child."""
     import sysconfig
 
+    from benchmarks.cold_start import import_child
     from localdev.template import load_template
 
     layer_dir = BUILD_DIR / "SharedLayer" / "python"
-    for function_id in (FUNCTION_ID, COMPARED_WITH):
-        if not (BUILD_DIR / function_id / "app.py").exists():
-            raise FileNotFoundError(f"{BUILD_DIR / function_id} is missing: run `make build`")
     scratch = WORK_DIR / f"resolve-cold-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     runtime, home = scratch / "runtime", scratch / "home"
@@ -176,9 +171,10 @@ def _cold_imports(runs: int) -> dict[str, Any]:
     try:
         for run in range(runs + 1):
             for function_id in (FUNCTION_ID, COMPARED_WITH):
-                report = _cold_child(function_id, layer_dir, runtime, home, template, scratch)
+                function = template.functions[function_id]
+                report = import_child(function, layer_dir, runtime, home, scratch)
                 if run:
-                    found[function_id]["imports"].append(report["marks"]["handler_imported"])
+                    found[function_id]["imports"].append(report["import_seconds"])
                     found[function_id]["cpu"].append(report["cpu_seconds"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -187,55 +183,6 @@ def _cold_imports(runs: int) -> dict[str, Any]:
         "cpu": found[FUNCTION_ID]["cpu"],
         "compared": found[COMPARED_WITH],
     }
-
-
-def _cold_child(
-    function_id: str, layer_dir: Path, runtime: Path, home: Path, template: Any, scratch: Path
-) -> dict[str, Any]:
-    function_dir = BUILD_DIR / function_id
-    result_file = scratch / f"{function_id}.json"
-    result_file.unlink(missing_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": function_id,
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-        "LAMBDA_TASK_ROOT": str(function_dir),
-        **template.functions[function_id].environment,
-    }
-    config = {
-        "front": [str(function_dir), str(layer_dir)],
-        "back": [str(runtime)],
-        "mode": "import",
-        "naive": False,
-        "handler_module": "app",
-        "handler_function": "lambda_handler",
-        "event_file": "",
-        "result_file": str(result_file),
-        "function_name": function_id,
-        "timeout": 15.0,
-        "memory": 256,
-        "check_modules": ["app", "attribute_bridge", "aws_lambda_powertools"],
-    }
-    subprocess.run(
-        [PYTHON, "-I", "-S", str(CHILD), json.dumps(config)],
-        env=env,
-        cwd=str(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    report: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
-    files = report["files"]
-    if not str(files["app"]).startswith(str(function_dir)) or not str(
-        files["attribute_bridge"]
-    ).startswith(str(layer_dir)):
-        raise RuntimeError(f"the child imported the wrong copies: {files}")
-    return report
 
 
 # ---------------------------------------------------------------------------- the scenario

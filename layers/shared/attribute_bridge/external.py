@@ -10,15 +10,17 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from aws_lambda_powertools import Logger
 
 from attribute_bridge import metric_names
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import ConfigurationError, ExternalSystemError
 from attribute_bridge.http import require_https
+
+if TYPE_CHECKING:
+    import requests  # imported when a session is built (attribute_bridge.http)
 
 logger = Logger(child=True)
 
@@ -48,6 +50,8 @@ class ExternalSystem:
         self, payload: Mapping[str, Any], budget: Budget, idempotency_key: str | None = None
     ) -> Any:
         """POST the payload; the parsed JSON answer."""
+        import requests  # the session's own: already loaded
+
         if not self._url:
             raise ConfigurationError("EXTERNAL_SYSTEM_URL is not configured")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

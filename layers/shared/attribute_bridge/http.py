@@ -5,17 +5,22 @@ from __future__ import annotations
 import ipaddress
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+if TYPE_CHECKING:
+    import requests
 
 
 @cache
 def shared_session() -> requests.Session:
     """A requests Session reused across invocations: TLS handshakes happen once per host.
 
-    max_retries=0: every retry is decided by this project, never hidden in the pool."""
+    max_retries=0: every retry is decided by this project, never hidden in the pool.
+    requests is imported here, not at module import: the API's sync route never needs it."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=10, max_retries=0)
     session.mount("https://", adapter)

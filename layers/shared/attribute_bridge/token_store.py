@@ -23,13 +23,15 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from aws_lambda_powertools import Logger
 
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import BridgeError, TokenUnavailable, Unauthorized
+
+if TYPE_CHECKING:
+    import requests  # imported when a session is built (attribute_bridge.http)
 
 logger = Logger(child=True)
 
@@ -121,6 +123,8 @@ class ClientCredentialsMinter:
         self._clock = clock
 
     def mint(self, budget: Budget) -> StoredToken:
+        import requests  # the session's own: already loaded
+
         client_id = self._parameters.get_secure(self._id_parameter, max_age=300)
         client_secret = self._parameters.get_secure(self._secret_parameter, max_age=300)
         timeout = max(0.1, min(5.0, budget.remaining()))

@@ -14,10 +14,8 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from aws_lambda_powertools import Logger
 
 from attribute_bridge import metric_names
@@ -36,6 +34,9 @@ from attribute_bridge.genesys.endpoints import GenesysEndpoints
 from attribute_bridge.genesys.sdk import load_sdk
 from attribute_bridge.http import shared_session
 from attribute_bridge.validation import require_uuid
+
+if TYPE_CHECKING:
+    import requests  # imported when a session is built (attribute_bridge.http)
 
 logger = Logger(child=True)
 
@@ -148,6 +149,8 @@ class _SdkResponse:
 def _requests_http_client(session: requests.Session) -> Any:
     """An SDK AbstractHttpClient over a requests Session: keep-alive, a timeout on every
     request, and no retries (the SDK's urllib3 client retries 429/503 behind our back)."""
+    import requests  # the session's own: already loaded
+
     sdk = load_sdk()
 
     class RequestsHttpClient(sdk.AbstractHttpClient):  # type: ignore[misc,name-defined]
@@ -373,6 +376,8 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # an HTTP-date: rare
+
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError, OverflowError):
