@@ -384,13 +384,14 @@ def test_a_pacing_wait_beyond_the_budget_is_rate_limited_without_sending(
 ) -> None:
     genesys_emulator.configure(endpoint_rate_limits={CALL_GET: 3}, rate_window_seconds=30)
     container = Container(genesys_emulator)
-    container.genesys.read_conversation(call["id"], "VOICE", budget())
-    # 2 left of 3 for 30 s, one container: those 2 are spread over the window, 15 s apart;
-    # a 15 s wait does not fit a 5 s budget: RateLimited, for the event's later retry.
+    for _ in range(2):
+        container.genesys.read_conversation(call["id"], "VOICE", budget())
+    # 1 left of 3 for ~30 s, one container: that last one is spread over what is left of
+    # the window; a ~30 s wait does not fit a 5 s budget: RateLimited, for a later retry.
     with pytest.raises(RateLimited) as raised:
         container.genesys.read_conversation(call["id"], "VOICE", budget(5))
-    assert 10 < raised.value.retry_after <= 15
-    assert genesys_emulator.counters()["requests"][CALL_GET] == 1  # the second never sent
+    assert 25 < raised.value.retry_after <= 30
+    assert genesys_emulator.counters()["requests"][CALL_GET] == 2  # the third never sent
     assert genesys_emulator.counters()["rate_limited"] == 0
     # The PATCH endpoint is another bucket (the token's window): it is not held back.
     container.genesys.patch_attributes(call["id"], customer_id(call), "VOICE", {"a": "b"}, budget())

@@ -71,11 +71,10 @@ def test_no_headroom_waits_until_the_window_resets(pacer: RatePacer, clock: Cloc
     assert pacer.delay(GET) == 0  # the window has reset: go, and learn the new one
 
 
-def test_the_last_requests_are_spread_over_what_is_left_of_the_window(
-    pacer: RatePacer, clock: Clock
-) -> None:
+def test_the_last_requests_are_spread_over_what_is_left_of_the_window(clock: Clock) -> None:
+    pacer = RatePacer(clock=clock, low_water=2)  # spread the last 2 per sender (default 1)
     answer(pacer, GET, 177, reset=20)  # 3 left
-    assert pacer.delay(GET) == 0  # 3 > low water (2 per sender)
+    assert pacer.delay(GET) == 0  # 3 > low water
     answer(pacer, GET, 178, reset=20)  # 2 left: spread, 20 s x 1 / 2 = 10 s apart
     assert pacer.delay(GET) == pytest.approx(10)
     clock.now += 4  # time spent elsewhere counts: 16 s left / 2 = 8 s after the last send
@@ -92,21 +91,24 @@ def test_a_fallen_count_or_a_new_limit_is_a_new_window(pacer: RatePacer, clock: 
     answer(pacer, GET, 1, reset=60)  # the window reset earlier than the rounding said
     assert pacer.delay(GET) == 0
     answer(pacer, GET, 2, allowed=3, reset=60)  # another limit
-    assert pacer.delay(GET) == pytest.approx(60)  # 1 left of 3: spread over the window
+    assert pacer.delay(GET) == pytest.approx(60)  # 1 left of 3: the rest of the window
 
 
+@pytest.mark.parametrize("low_water", [1.0, 2.0])
 def test_the_share_of_other_containers_is_measured_from_the_count(
-    pacer: RatePacer, clock: Clock
+    clock: Clock, low_water: float
 ) -> None:
+    pacer = RatePacer(clock=clock, low_water=low_water)
     # The count grows by 10 per request of ours: 9 other containers on the same token.
     for count in range(100, 151, 10):
         answer(pacer, GET, count, reset=30)
         # at 150: 180 - 150 - 4.5 (half the others' in-flight) = 25.5 > 2 x 10: no wait
         assert pacer.delay(GET) == 0
         clock.now += 0.1
-    answer(pacer, GET, 160, reset=30)  # 15.5 left <= 20: spread, our tenth of it
+    answer(pacer, GET, 160, reset=30)  # 15.5 left: <= 2 x 10, spread our tenth of it
     left = 1030 - clock.now  # the reset the first answer gave
-    assert pacer.delay(GET) == pytest.approx(left * 10 / 15.5)
+    spread = left * 10 / 15.5
+    assert pacer.delay(GET) == pytest.approx(spread if low_water == 2 else 0)
     clock.now += 0.1
     answer(pacer, GET, 170, reset=30)  # 5.5 left: less than one each before the reset
     assert pacer.delay(GET) == pytest.approx(1030 - clock.now)

@@ -272,8 +272,11 @@ class GenesysClient:
         what = f"{method} {path}"
         while True:
             token = self._tokens.access_token(budget)
-            self._http.bucket = self._pace(Bucket.of(token, method, path), budget, what)
+            bucket = self._pace(Bucket.of(token, method, path), budget, what)
             self._http.request_timeout = self._timeouts(budget, what)
+            if self._pacer is not None and bucket is not None:
+                self._pacer.sending(bucket)  # answered (or not) in RequestsHttpClient
+            self._http.bucket = bucket
             try:
                 return self._api.call_api(
                     path,
@@ -354,7 +357,8 @@ class GenesysClient:
     def _pace(self, bucket: Bucket, budget: Budget, what: str) -> Bucket | None:
         """Wait as the pacer says before a request to `bucket` (RatePacer's rule), within
         the budget; a wait that does not fit raises RateLimited without sending, as a 429
-        that does not fit: Lambda retries the event later. The bucket, once it may go."""
+        that does not fit: Lambda retries the event later. The bucket, once it may go
+        (None without a pacer)."""
         pacer = self._pacer
         if pacer is None:
             return None
@@ -372,7 +376,6 @@ class GenesysClient:
                 extra={"call": what, "wait": round(wait, 3)},
             )
             pacer.sleep(wait)
-        pacer.sending(bucket)
         return bucket
 
     def _wait_or_raise(

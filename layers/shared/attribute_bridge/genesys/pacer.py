@@ -65,7 +65,7 @@ class RatePacer:
     - headroom = allowed - count - this container's requests not yet answered
       - (share - 1) / 2: the others' requests in flight when that count was taken (about
       one each), of which about half had been counted already.
-    - headroom > `low_water` x share: no wait. Plenty is left; slowing down would only
+    - headroom > `low_water` (1) x share: no wait. Plenty is left; slowing down would only
       lose throughput (a fixed window is best used as early as it comes).
     - 0 < headroom <= that: spread what is left over what is left of the window. This
       container's fair part of the headroom is headroom / share requests, so its requests
@@ -79,13 +79,14 @@ class RatePacer:
     (GenesysClient). The cost: up to about share / 2 requests of each window unused, and
     when each container's part of the rest is under one request, the rest (a fleet of 10
     on a fixed window of 180 used ~175 in tests/unit/test_pacer.py's simulation, with no
-    429, where sending regardless met 10 a window). Thread-safe; a Lambda container sends
-    one request at a time anyway.
+    429, where sending regardless met 10 a window); and a burst whose last window ends in
+    the spread-out part finishes later than one that rushes it. Thread-safe; a Lambda
+    container sends one request at a time anyway.
     """
 
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-    low_water: float = 2.0  # requests per sender below which the rest is spread out
+    low_water: float = 1.0  # requests per sender below which the rest is spread out
     _states: dict[Bucket, _State] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
