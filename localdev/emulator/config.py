@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 EndedConversationWrites = Literal["accept", "not_found"]
@@ -18,6 +18,11 @@ class EmulatorConfig:
     # `token.rate.per.minute`: API requests allowed per token per window.
     rate_limit: int = 300
     rate_window_seconds: float = 60.0
+    # Route key (a `counters()["requests"]` key, e.g. "PATCH /api/v2/conversations/calls/
+    # {id}/participants/{pid}/attributes") -> requests allowed per token per window on that
+    # endpoint alone (GENESYS.md: the limit applied varies per endpoint, 180 seen). Such an
+    # endpoint has its own window per token and does not count against `rate_limit`.
+    endpoint_rate_limits: dict[str, int] = field(default_factory=dict)
     # `request.bytes.max`.
     max_request_bytes: int = 512000
     # GENESYS.md: UNKNOWN whether an ended conversation accepts attribute writes (202) or
@@ -34,6 +39,10 @@ class EmulatorConfig:
         require_number(self.token_ttl_seconds, "token_ttl_seconds", above=0)
         require_number(self.rate_window_seconds, "rate_window_seconds", above=0)
         require_whole(self.rate_limit, "rate_limit", minimum=1)
+        # a copy: the caller's dict changing later must not change a frozen config
+        object.__setattr__(
+            self, "endpoint_rate_limits", require_endpoint_limits(self.endpoint_rate_limits)
+        )
         require_whole(self.max_request_bytes, "max_request_bytes", minimum=1)
         require_whole(self.port, "port", minimum=0, maximum=65535)
         if self.ended_conversation_writes not in ("accept", "not_found"):
@@ -41,6 +50,23 @@ class EmulatorConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def require_endpoint_limits(value: Any) -> dict[str, int]:
+    """A copy of a route key -> whole number >= 1 map, every key a rate-limited route."""
+    # Imported here: server.py, which holds the routes, imports this module.
+    from localdev.emulator.server import RATE_LIMITED_ROUTE_KEYS
+
+    if not isinstance(value, dict):
+        raise ValueError(f"endpoint_rate_limits must be an object, got {_kind(value)}")
+    for key, limit in value.items():
+        if key not in RATE_LIMITED_ROUTE_KEYS:
+            raise ValueError(
+                f"endpoint_rate_limits: unknown route key {key!r:.120}; "
+                f"known: {sorted(RATE_LIMITED_ROUTE_KEYS)}"
+            )
+        require_whole(limit, f"endpoint_rate_limits[{key!r}]", minimum=1)
+    return dict(value)
 
 
 def _kind(value: Any) -> str:

@@ -110,6 +110,8 @@ ROUTES = (
         "MESSAGE",
     ),
 )
+# What `endpoint_rate_limits` may name: every API route (the token endpoint is not limited).
+RATE_LIMITED_ROUTE_KEYS = frozenset(route.key for route in ROUTES if route.action != "token")
 
 # Keyword arguments each control endpoint accepts (snake_case, as in the Python API).
 CREATE_FIELDS = frozenset({"media_type", "message_type", "participants", "conversation_id"})
@@ -123,6 +125,7 @@ CONFIG_FIELDS = frozenset(
         "token_ttl_seconds",
         "rate_limit",
         "rate_window_seconds",
+        "endpoint_rate_limits",
         "max_request_bytes",
         "ended_conversation_writes",
     }
@@ -219,7 +222,7 @@ class EmulatorHandler(JsonHandler):
         if problem is not None or token is None:
             self._error(401, problem or "No bearer token was supplied.")
             return
-        rate = state.take_rate_slot(token)
+        rate = state.take_rate_slot(token, key)
         if not rate.allowed:
             self._rate_limited(rate)
             return

@@ -243,7 +243,8 @@ class Fault:
 
 @dataclass
 class RateWindow:
-    """A fixed window per token, opened by the token's first request after the last one closed."""
+    """A fixed window per token (and per endpoint with its own limit), opened by its first
+    request after the last one closed."""
 
     started: float
     used: int = 0
@@ -281,7 +282,8 @@ class EmulatorState:
         self._conversations: dict[str, Conversation] = {}
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._revoked: set[str] = set()
-        self._windows: dict[str, RateWindow] = {}
+        # (token, route key) for an endpoint with its own limit, (token, "") for the rest
+        self._windows: dict[tuple[str, str], RateWindow] = {}
         self._faults: list[Fault] = []
         self._requests: Counter[str] = Counter()
         self._tokens_minted = 0
@@ -418,14 +420,25 @@ class EmulatorState:
             self._windows.clear()
             return revoked
 
-    def take_rate_slot(self, token: str) -> RateDecision:
+    def take_rate_slot(self, token: str, route_key: str = "") -> RateDecision:
+        """One request of `token` on `route_key` against its bucket: the endpoint's own
+        window when `endpoint_rate_limits` names it, else the token's window.
+
+        Assumed: an endpoint with its own limit counts against that bucket only, not also
+        against the token's total. Genesys's `inin-ratelimit-*` headers describe the bucket
+        that answered; whether its per-endpoint buckets also count against a per-token total
+        is UNKNOWN to us. The client must work either way, and can: it trusts only the
+        headers, per endpoint, and handles a 429 whichever bucket sent it.
+        """
         with self._lock:
-            limit = self.config.rate_limit
+            own_limit = self.config.endpoint_rate_limits.get(route_key)
+            limit = self.config.rate_limit if own_limit is None else own_limit
+            bucket = (token, route_key if own_limit is not None else "")
             window_seconds = self.config.rate_window_seconds
             now = time.monotonic()
-            window = self._windows.get(token)
+            window = self._windows.get(bucket)
             if window is None or now >= window.started + window_seconds:
-                window = self._windows[token] = RateWindow(started=now)
+                window = self._windows[bucket] = RateWindow(started=now)
             reset_seconds = max(1, math.ceil(window.started + window_seconds - now))
             if window.used >= limit:
                 self._rate_limited += 1

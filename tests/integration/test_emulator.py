@@ -538,6 +538,94 @@ def test_rate_window_frees_after_its_length(make_emulator: EmulatorFactory) -> N
     assert raw(emulator, "GET", path, token).status_code == 200
 
 
+CALL_PATCH_KEY = "PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes"
+
+
+def rate_headers(response: requests.Response) -> tuple[int, int, int]:
+    """(count, allowed, reset) of an answer's inin-ratelimit-* headers."""
+    return (
+        int(response.headers["inin-ratelimit-count"]),
+        int(response.headers["inin-ratelimit-allowed"]),
+        int(response.headers["inin-ratelimit-reset"]),
+    )
+
+
+def test_an_endpoint_with_its_own_limit_has_its_own_window_and_truthful_headers(
+    make_emulator: EmulatorFactory,
+) -> None:
+    emulator = make_emulator(
+        rate_limit=3, rate_window_seconds=30, endpoint_rate_limits={CALL_PATCH_KEY: 2}
+    )
+    conversation_id, customer_id = voice_call(emulator)
+    get_path = f"/api/v2/conversations/calls/{conversation_id}"
+    patch_path = f"{get_path}/participants/{customer_id}/attributes"
+    token = raw_token(emulator)
+
+    def patch() -> requests.Response:
+        return raw(emulator, "PATCH", patch_path, token, json={"attributes": {"k": "v"}})
+
+    answers = [patch(), patch()]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert [rate_headers(a)[:2] for a in answers] == [(1, 2), (2, 2)]
+    assert all(1 <= rate_headers(a)[2] <= 30 for a in answers)
+    limited = patch()
+    assert_genesys_error(limited, 429, "too.many.requests.retry.after")
+    count, allowed, reset = rate_headers(limited)
+    assert (count, allowed) == (2, 2)  # the PATCH bucket answered, and it is full
+    assert limited.headers["Retry-After"] == str(reset) and 1 <= reset <= 30
+
+    # The GET has the token's window (3), untouched by the PATCHes: 3 answers, then 429.
+    gets = [raw(emulator, "GET", get_path, token) for _ in range(4)]
+    assert [g.status_code for g in gets] == [200, 200, 200, 429]
+    assert [rate_headers(g)[:2] for g in gets] == [(1, 3), (2, 3), (3, 3), (3, 3)]
+    assert emulator.counters()["rate_limited"] == 2
+    assert emulator.counters()["requests"][CALL_PATCH_KEY] == 3  # the 429 is counted too
+
+
+def test_an_endpoint_window_frees_after_its_length(make_emulator: EmulatorFactory) -> None:
+    emulator = make_emulator(rate_window_seconds=0.3, endpoint_rate_limits={CALL_PATCH_KEY: 1})
+    conversation_id, customer_id = voice_call(emulator)
+    path = f"/api/v2/conversations/calls/{conversation_id}/participants/{customer_id}/attributes"
+    token = raw_token(emulator)
+    body = {"attributes": {"k": "v"}}
+    assert raw(emulator, "PATCH", path, token, json=body).status_code == 202
+    assert raw(emulator, "PATCH", path, token, json=body).status_code == 429
+    time.sleep(0.35)
+    answer = raw(emulator, "PATCH", path, token, json=body)
+    assert answer.status_code == 202
+    assert rate_headers(answer)[:2] == (1, 1)  # a new window
+
+
+def test_endpoint_limits_are_set_and_checked_through_the_control_api(
+    emu: GenesysEmulator,
+) -> None:
+    client = EmulatorClient(emu.base_url)
+    config = client.configure(endpoint_rate_limits={CALL_PATCH_KEY: 180})
+    assert config["endpoint_rate_limits"] == {CALL_PATCH_KEY: 180}
+    assert emu.config.endpoint_rate_limits == {CALL_PATCH_KEY: 180}
+
+    conversation_id, customer_id = voice_call(emu)
+    path = f"/api/v2/conversations/calls/{conversation_id}/participants/{customer_id}/attributes"
+    answer = raw(emu, "PATCH", path, raw_token(emu), json={"attributes": {"k": "v"}})
+    assert rate_headers(answer)[:2] == (1, 180)
+
+    base = f"{emu.base_url}/_emulator/config"
+    for bad, named in (
+        ({"GET /api/v2/nothing/{id}": 5}, "unknown route key 'GET /api/v2/nothing/{id}'"),
+        ({"POST /oauth/token": 5}, "unknown route key 'POST /oauth/token'"),  # not limited
+        ({CALL_PATCH_KEY: 0}, "must be >= 1, got 0"),
+        ({CALL_PATCH_KEY: "180"}, "must be a whole number, got str '180'"),
+        ({CALL_PATCH_KEY: True}, "must be a whole number"),
+        ([CALL_PATCH_KEY], "endpoint_rate_limits must be an object, got list"),
+    ):
+        refused = requests.post(base, json={"endpoint_rate_limits": bad}, timeout=5)
+        assert refused.status_code == 400, bad
+        assert named in refused.json()["error"]
+    assert emu.config.endpoint_rate_limits == {CALL_PATCH_KEY: 180}  # nothing changed
+    with pytest.raises(ValueError, match="must be >= 1"):
+        EmulatorConfig(endpoint_rate_limits={CALL_PATCH_KEY: 0})
+
+
 # ---- fault injection ----------------------------------------------------------------------
 
 

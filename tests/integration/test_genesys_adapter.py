@@ -3,7 +3,9 @@ with the real SDK ApiClient, and moto for SSM and the DynamoDB lease."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -347,11 +349,52 @@ def test_the_emulator_rate_limit_is_honoured_end_to_end(
     genesys_emulator: GenesysEmulator, aws: dict, call: dict[str, Any]
 ) -> None:
     genesys_emulator.configure(rate_limit=3, rate_window_seconds=1.0)
-    container = Container(genesys_emulator)
-    container.genesys._retry = RetryPolicy()
+    container = Container(genesys_emulator, pace=False)  # the 429 path alone
+    container.genesys._retry = RetryPolicy(pace=False)
     for _ in range(5):
         container.genesys.read_conversation(call["id"], "VOICE", budget(8))
     assert genesys_emulator.counters()["rate_limited"] >= 1
+
+
+def test_the_pacer_slows_down_before_the_limit_and_meets_no_429(
+    genesys_emulator: GenesysEmulator,
+    aws: dict,
+    call: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    genesys_emulator.configure(rate_limit=3, rate_window_seconds=1.0)
+    container = Container(genesys_emulator)
+    container.genesys._retry = RetryPolicy()  # real sleeps, the pacer on (the default)
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            container.genesys.read_conversation(call["id"], "VOICE", budget(8))
+    assert genesys_emulator.counters()["rate_limited"] == 0
+    assert genesys_emulator.counters()["requests"][CALL_GET] == 5  # none sent twice
+    assert time.monotonic() - started >= 0.9  # the 4th read waited for the next window
+    paced = [
+        r for r in caplog.records if r.getMessage() == "Genesys rate limit headroom low: pacing"
+    ]
+    assert paced and all(0 < r.wait <= 1.0 for r in paced)  # type: ignore[attr-defined]
+    assert all(call["id"] not in r.getMessage() + str(r.__dict__) for r in paced)
+
+
+def test_a_pacing_wait_beyond_the_budget_is_rate_limited_without_sending(
+    genesys_emulator: GenesysEmulator, aws: dict, call: dict[str, Any]
+) -> None:
+    genesys_emulator.configure(endpoint_rate_limits={CALL_GET: 3}, rate_window_seconds=30)
+    container = Container(genesys_emulator)
+    for _ in range(2):
+        container.genesys.read_conversation(call["id"], "VOICE", budget())
+    # 1 left of 3 for ~30 s, one container: that last one is spread over what is left of
+    # the window; a ~30 s wait does not fit a 5 s budget: RateLimited, for a later retry.
+    with pytest.raises(RateLimited) as raised:
+        container.genesys.read_conversation(call["id"], "VOICE", budget(5))
+    assert 25 < raised.value.retry_after <= 30
+    assert genesys_emulator.counters()["requests"][CALL_GET] == 2  # the third never sent
+    assert genesys_emulator.counters()["rate_limited"] == 0
+    # The PATCH endpoint is another bucket (the token's window): it is not held back.
+    container.genesys.patch_attributes(call["id"], customer_id(call), "VOICE", {"a": "b"}, budget())
 
 
 def test_409_is_retried_with_jitter_then_succeeds(
@@ -417,3 +460,42 @@ def test_no_request_outlives_the_invocation(
     with pytest.raises(GenesysUnavailable):
         container.genesys.read_conversation(call["id"], "VOICE", budget(1.0))
     assert time.monotonic() - started < 1.5
+
+
+def test_containers_sharing_a_token_meet_fewer_429s_when_they_pace(
+    genesys_emulator: GenesysEmulator, aws: dict, call: dict[str, Any]
+) -> None:
+    """4 containers, one token, PATCHing against an endpoint limit of its own (8 per 1 s
+    window): sending regardless, then pacing from the headers; the emulator counts 429s."""
+    genesys_emulator.configure(endpoint_rate_limits={CALL_PATCH: 8}, rate_window_seconds=1.0)
+    participant = customer_id(call)
+
+    def burst(pace: bool) -> tuple[int, int]:
+        containers = [Container(genesys_emulator, pace=pace) for _ in range(4)]
+        for container in containers:
+            container.genesys._retry = RetryPolicy(pace=pace)  # real waits for the 429s
+        before = genesys_emulator.counters()
+
+        def patch_eight(container: Container) -> None:
+            for n in range(8):
+                container.genesys.patch_attributes(
+                    call["id"], participant, "VOICE", {"n": str(n)}, budget(8)
+                )
+
+        threads = [threading.Thread(target=patch_eight, args=(c,)) for c in containers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        after = genesys_emulator.counters()
+        time.sleep(1.1)  # the window closes before the next burst
+        return (
+            after["rate_limited"] - before["rate_limited"],
+            after["attribute_writes"] - before["attribute_writes"],
+        )
+
+    unpaced_429s, unpaced_writes = burst(pace=False)
+    paced_429s, paced_writes = burst(pace=True)
+    assert unpaced_writes == paced_writes == 32  # every PATCH landed, either way
+    assert unpaced_429s >= 4  # each container meets the full window at least once
+    assert paced_429s < unpaced_429s

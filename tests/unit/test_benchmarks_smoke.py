@@ -93,3 +93,18 @@ def test_make_bench_runs_the_scenarios_one_after_another_in_one_process() -> Non
 
 
 _MACHINE_KEYS = ("uname", "cpu", "cpus", "python", "python_full", "date", "commit")
+
+
+def test_the_mixed_limits_burst_runs_at_a_tiny_size() -> None:
+    from benchmarks.burst import run_burst_mixed_limits
+
+    report = run_burst_mixed_limits(4, arrival_seconds=0.1, concurrency=2)
+    labels = [label for label, _ in report["data"]["runs"]]
+    assert labels[0].startswith("pacing") and labels[1].startswith("today")
+    assert all(data["patched"] == 4 for _, data in report["data"]["runs"])
+    # one GET and one PATCH per conversation, half of them calls
+    requests = report["data"]["requests_by_route"]
+    assert requests["GET /api/v2/conversations/calls/{id}"] == 2
+    assert requests["PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes"] == 2
+    document = render_document([report], {k: "x" for k in _MACHINE_KEYS}, 1.0)
+    assert report["title"] in document

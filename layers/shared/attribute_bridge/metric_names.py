@@ -86,6 +86,7 @@ API_SYNC_REQUESTED = "ApiSyncRequested"
 GENESYS_REQUEST = "GenesysRequest"
 GENESYS_RATE_LIMITED = "GenesysRateLimited"
 GENESYS_RATE_LIMIT_HEADROOM = "GenesysRateLimitHeadroom"
+GENESYS_PACED = "GenesysPaced"
 # ---- the external system (external.py, one per attempt)
 EXTERNAL_CALL = "ExternalCall"
 EXTERNAL_FAILURE = "ExternalFailure"
@@ -221,6 +222,14 @@ CATALOG: tuple[Metric, ...] = (
         "genesys",
         GENESYS_CALLERS,
         "inin-ratelimit-allowed minus inin-ratelimit-count: requests left in the window",
+    ),
+    Metric(
+        GENESYS_PACED,
+        "Count",
+        "Sum",
+        "genesys",
+        GENESYS_CALLERS,
+        "requests held back before sending, headroom low (rate-limit headers): waited or retried",
     ),
     Metric(EXTERNAL_CALL, "Count", "Sum", "external", ("SyncExternal",), "attempts"),
     Metric(

@@ -31,6 +31,7 @@ from attribute_bridge.errors import (
     Unauthorized,
 )
 from attribute_bridge.genesys.endpoints import GenesysEndpoints
+from attribute_bridge.genesys.pacer import Bucket, RatePacer
 from attribute_bridge.genesys.sdk import load_sdk
 from attribute_bridge.http import shared_session
 from attribute_bridge.validation import require_uuid
@@ -115,6 +116,9 @@ class RetryPolicy:
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     min_call_seconds: float = 0.25  # no request starts with less time than this left
+    # Slow down before a 429, from the inin-ratelimit-* headers (RatePacer); False: only
+    # after one (a benchmark's "before" row).
+    pace: bool = True
     random: Callable[[], float] = field(default=random.random, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
@@ -146,9 +150,10 @@ class _SdkResponse:
         return self._headers.get(name, default)
 
 
-def _requests_http_client(session: requests.Session) -> Any:
+def _requests_http_client(session: requests.Session, pacer: RatePacer | None) -> Any:
     """An SDK AbstractHttpClient over a requests Session: keep-alive, a timeout on every
-    request, and no retries (the SDK's urllib3 client retries 429/503 behind our back)."""
+    request, and no retries (the SDK's urllib3 client retries 429/503 behind our back).
+    Every answer's rate-limit headers go to `pacer`, for the bucket the caller set."""
     import requests  # the session's own: already loaded
 
     sdk = load_sdk()
@@ -157,6 +162,7 @@ def _requests_http_client(session: requests.Session) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.request_timeout: tuple[float, float] = (3.05, 5.0)
+            self.bucket: Bucket | None = None  # set by GenesysClient before each request
 
         def request(self, options: Any) -> _SdkResponse:
             body = None if options.body is None else json.dumps(options.body)
@@ -171,8 +177,12 @@ def _requests_http_client(session: requests.Session) -> Any:
                     allow_redirects=False,
                 )
             except (requests.Timeout, requests.ConnectionError) as error:
+                if pacer is not None and self.bucket is not None:
+                    pacer.answered(self.bucket, None)
                 raise TransportError(f"{type(error).__name__}: {error}") from error
             record_rate_limit(response.status_code, response.headers)
+            if pacer is not None and self.bucket is not None:
+                pacer.answered(self.bucket, response.headers)
             wrapped = _SdkResponse(response)
             if not 200 <= wrapped.status < 300:
                 raise sdk.ApiException(http_resp=wrapped)
@@ -204,12 +214,16 @@ class GenesysClient:
         tokens: TokenProvider,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
+        pacer: RatePacer | None = None,
     ) -> None:
+        """`pacer`: this container's memory of Genesys's rate-limit buckets (default: a new
+        one, unless `retry.pace` is False)."""
         sdk = load_sdk()
         self._sdk = sdk
         self._tokens = tokens
         self._retry = retry or RetryPolicy()
-        self._http = _requests_http_client(session or shared_session())
+        self._pacer = pacer or (RatePacer() if self._retry.pace else None)
+        self._http = _requests_http_client(session or shared_session(), self._pacer)
         self._api = sdk.ApiClient(host=endpoints.api_url)
         self._api.set_http_client(self._http)
 
@@ -261,7 +275,11 @@ class GenesysClient:
         what = f"{method} {path}"
         while True:
             token = self._tokens.access_token(budget)
+            bucket = self._pace(Bucket.of(token, method, path), budget, what)
             self._http.request_timeout = self._timeouts(budget, what)
+            if self._pacer is not None and bucket is not None:
+                self._pacer.sending(bucket)  # answered (or not) in RequestsHttpClient
+            self._http.bucket = bucket
             try:
                 return self._api.call_api(
                     path,
@@ -338,6 +356,30 @@ class GenesysClient:
                     )
                     continue
                 raise GenesysError(f"{what}: unexpected {status} {message}", status) from None
+
+    def _pace(self, bucket: Bucket, budget: Budget, what: str) -> Bucket | None:
+        """Wait as the pacer says before a request to `bucket` (RatePacer's rule), within
+        the budget; a wait that does not fit raises RateLimited without sending, as a 429
+        that does not fit: Lambda retries the event later. The bucket, once it may go
+        (None without a pacer)."""
+        pacer = self._pacer
+        if pacer is None:
+            return None
+        wait = pacer.delay(bucket)
+        if wait > 0:
+            metric_names.emit(metric_names.GENESYS_PACED)
+            if not budget.allows(wait + self._retry.min_call_seconds):
+                logger.info(
+                    "Genesys rate limit headroom: the wait outlasts the invocation",
+                    extra={"call": what, "wait": round(wait, 3)},
+                )
+                raise RateLimited(f"{what}: paced for {wait:.0f} s, more than the time left", wait)
+            logger.info(
+                "Genesys rate limit headroom low: pacing",
+                extra={"call": what, "wait": round(wait, 3)},
+            )
+            pacer.sleep(wait)
+        return bucket
 
     def _wait_or_raise(
         self, wait: float, may_retry: bool, budget: Budget, error: GenesysError
