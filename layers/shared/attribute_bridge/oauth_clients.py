@@ -1,5 +1,5 @@
 """The pipeline's Genesys OAuth clients: "pipeline" (GenesysClientId/SecretParameter) and
-the optional extra ones (GenesysExtraClients), and which one a conversation uses.
+the optional extra ones (GenesysExtraClientCount), and which one a conversation uses.
 
 Each OAuth client's token has its own rate limit (~300 requests/min), and a synced
 conversation costs a GET and a PATCH: one token carries ~150 conversations/min. With
@@ -36,20 +36,21 @@ class ClientParameters:
 
 
 def parse_extra_clients(text: str) -> tuple[str, ...]:
-    """GENESYS_EXTRA_CLIENTS ("client-2,client-3") -> ("client-2", "client-3"). A name
+    """GENESYS_EXTRA_CLIENTS ("client-2,client-3", template.yaml's ExtraGenesysClients
+    mapping) -> ("client-2", "client-3"). A name
     that is not a plain lowercase path segment, repeats, or is taken ("pipeline", "api")
     is a configuration error."""
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     for name in names:
         if not _NAME.fullmatch(name):
             raise ConfigurationError(
-                f"GenesysExtraClients: {name!r:.40} is not a name of lowercase letters, "
+                f"GENESYS_EXTRA_CLIENTS: {name!r:.40} is not a name of lowercase letters, "
                 "digits and '-' (at most 32)"
             )
         if name in (PIPELINE, API):
-            raise ConfigurationError(f"GenesysExtraClients: {name!r} is a reserved name")
+            raise ConfigurationError(f"GENESYS_EXTRA_CLIENTS: {name!r} is a reserved name")
     if len(set(names)) != len(names):
-        raise ConfigurationError("GenesysExtraClients: a name appears twice")
+        raise ConfigurationError("GENESYS_EXTRA_CLIENTS: a name appears twice")
     return names
 
 

@@ -94,7 +94,7 @@ def token_store(client: str = "") -> TokenStore:
 
 def pipeline_clients() -> tuple[str, ...]:
     """The OAuth clients the pipeline spreads its Genesys calls over: "pipeline" and the
-    extra ones (GENESYS_EXTRA_CLIENTS, from GenesysExtraClients; none by default)."""
+    extra ones (GENESYS_EXTRA_CLIENTS, from GenesysExtraClientCount; none by default)."""
     return (PIPELINE, *parse_extra_clients(os.environ.get("GENESYS_EXTRA_CLIENTS", "")))
 
 
@@ -155,10 +155,12 @@ def minting_store(client: str) -> TokenStore:
     if not all(names):
         raise ValueError(f"no Genesys OAuth client {client!r} is configured")
     lease_table = os.environ.get("TOKEN_LEASE_TABLE", "")
+    # One lease per client: minting one client's token must not hold up another's.
+    lease_key = "genesys-token-mint" + ("" if client == PIPELINE else f"-{client}")
     return TokenStore(
         _token_settings(token_parameter),
         parameters=parameter_store(),
-        lease=TokenLease(lease_table) if lease_table else None,
+        lease=TokenLease(lease_table, lease_key) if lease_table else None,
         minter=ClientCredentialsMinter(
             resolve_endpoints(config.genesys_region).login_url,
             parameter_store(),
