@@ -6,6 +6,8 @@ parameter), and the emulator counts which client minted and used which token."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,3 +138,30 @@ def test_a_function_cannot_ask_the_refresher_for_a_client_that_is_not_configured
 
     assert result["outcome"] == "rejected"
     assert three_clients.emulator.counters()["tokens_minted_by_client"] == {}
+
+
+def test_localdev_pipeline_with_extra_clients_runs_the_chain_on_the_pinned_client() -> None:
+    """`python -m localdev pipeline EVENT --extra-clients 2`, as an operator tries it."""
+    client = pinned_client(SAMPLE_ID, CLIENTS)
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localdev",
+            "pipeline",
+            str(REPO / "events" / "genesys-voice-customer-start.json"),
+            "--extra-clients",
+            "2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)
+    assert [s["outcome"] for s in output["steps"]] == ["fetched", "synced", "patched"]
+    assert output["requests_by_client"] == {CLIENT_IDS[client]: 2}  # its GET and its PATCH
+    assert f'"genesysClient":"{client}"' in done.stderr  # the Step done lines name it
