@@ -786,6 +786,10 @@ def run_burst_clients(
         [seconds(m) for m in minimums],
     )
     row(
+        f"minimum for {size} conversations on this column's clients",
+        [seconds(2 * size / (n * 300 / window)) for n, _, _ in results],
+    )
+    row(
         "drain / minimum",
         [ratio(d["drain_seconds"] / m) for (*_, d), m in zip(results, minimums, strict=True)],
     )
