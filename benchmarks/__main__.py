@@ -63,6 +63,14 @@ def _burst_mixed(quick: bool) -> Report:
     return run_burst_mixed_limits(1000, arrival_seconds=2.0)
 
 
+def _burst_clients(quick: bool) -> Report:
+    from benchmarks.burst import run_burst_clients
+
+    if quick:
+        return run_burst_clients(30, one_client_size=30, arrival_seconds=0.2)
+    return run_burst_clients(3000, one_client_size=1000, arrival_seconds=6.0, compress=1.5)
+
+
 def _token_mint(quick: bool) -> Report:
     from benchmarks.token_mint import run_token_mint
 
@@ -85,6 +93,7 @@ SCENARIOS: dict[str, Callable[[bool], Report]] = {
     "burst": _burst,
     "burst-real": _burst_real,
     "burst-mixed": _burst_mixed,
+    "burst-clients": _burst_clients,
     "token-mint": _token_mint,
 }
 

@@ -35,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     pipeline.add_argument("--conversation", help="seed this conversation (or list) first")
     pipeline.add_argument("--external-answer", help="the stub answers every sync with this JSON")
     pipeline.add_argument(
+        "--extra-clients",
+        type=int,
+        choices=range(5),
+        default=0,
+        metavar="N",
+        help="GenesysExtraClientCount: N more OAuth clients (0-4), conversations pinned to one",
+    )
+    pipeline.add_argument(
         "--echo-attributes",
         action="store_true",
         help="after each PATCH, send the `attributes` event Genesys would (at most 10)",
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.conversation,
                 args.external_answer,
                 args.echo_attributes,
+                args.extra_clients,
             )
         except UsageError as error:
             print(f"{args.command}: {error}", file=sys.stderr)

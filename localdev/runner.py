@@ -303,9 +303,12 @@ def pipeline_main(
     conversation: str | None = None,
     external_answer: str | None = None,
     echo_attributes: bool = False,
+    extra_clients: int = 0,
 ) -> int:
     events = [(path, read_json(path, "event file")) for path in event_files]
-    with sandbox(env_overrides=_environment(env_vars)) as box:
+    # GenesysExtraClientCount locally: the emulator gets that many more OAuth clients.
+    parameters = {"GenesysExtraClientCount": str(extra_clients)} if extra_clients else None
+    with sandbox(env_overrides=_environment(env_vars), parameter_overrides=parameters) as box:
         conversation_ids = set(_prepare(box, conversation, external_answer))
         steps: list[Step] = []
         for path, event in events:
@@ -331,6 +334,8 @@ def pipeline_main(
             "attributes": PipelineRun(conversation_ids=conversation_ids).attributes(box),
             "requests": dict(sorted(box.emulator.counters()["requests"].items())),
         }
+        if extra_clients:  # which OAuth client's token carried how many requests
+            output["requests_by_client"] = box.emulator.counters()["requests_by_client"]
     print(json.dumps(output, indent=2))
     return 0
 

@@ -20,7 +20,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -364,18 +364,39 @@ def _create_aws_resources(template_path: Path) -> tuple[dict[str, str], str]:
 
 
 def _store_credentials(template: Template, emulator: GenesysEmulator) -> None:
+    from attribute_bridge.oauth_clients import client_parameters, parse_extra_clients
+
     ssm = _client("ssm")
     names = template.functions["TokenRefresherFunction"].environment  # only it may read them
-    for variable, value in (
-        ("GENESYS_CLIENT_ID_PARAMETER", emulator.config.client_id),
-        ("GENESYS_CLIENT_SECRET_PARAMETER", emulator.config.client_secret),
-    ):
-        ssm.put_parameter(
-            Name=names[variable],
-            Value=value,
-            Type="SecureString",
-            Overwrite=True,
+    stored = [
+        (names["GENESYS_CLIENT_ID_PARAMETER"], emulator.config.client_id),
+        (names["GENESYS_CLIENT_SECRET_PARAMETER"], emulator.config.client_secret),
+    ]
+    # GenesysExtraClientCount's clients take the emulator's extra_clients, in order.
+    extra = parse_extra_clients(names.get("GENESYS_EXTRA_CLIENTS", ""))
+    if len(extra) != len(emulator.config.extra_clients):
+        raise ValueError(
+            f"GenesysExtraClientCount={len(extra)} needs as many emulator extra_clients, "
+            f"got {len(emulator.config.extra_clients)}"
         )
+    for name, (client_id, client_secret) in zip(extra, emulator.config.extra_clients, strict=True):
+        parameters = client_parameters(names["GENESYS_EXTRA_CLIENTS_PREFIX"], name)
+        stored += [(parameters.client_id, client_id), (parameters.client_secret, client_secret)]
+    for name, value in stored:
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
+def _with_extra_clients(
+    config: EmulatorConfig | None, parameter_overrides: Mapping[str, str] | None
+) -> EmulatorConfig:
+    """GenesysExtraClientCount=N locally: the emulator knows N more OAuth clients (well-known
+    local credentials, like its first), unless the caller gave its own."""
+    config = config or EmulatorConfig()
+    count = int((parameter_overrides or {}).get("GenesysExtraClientCount", "0") or "0")
+    if not count or config.extra_clients:
+        return config
+    extra = tuple((f"local-client-{n}-id", f"local-client-{n}-secret") for n in range(2, count + 2))
+    return replace(config, extra_clients=extra)
 
 
 def load_env_vars_file(path: str | None) -> dict[str, dict[str, str]]:
@@ -407,7 +428,7 @@ def sandbox(
     with (
         environment_set(LOCAL_ENVIRONMENT),
         local_aws(),
-        GenesysEmulator(emulator_config or EmulatorConfig()) as emulator,
+        GenesysEmulator(_with_extra_clients(emulator_config, parameter_overrides)) as emulator,
         ExternalSystemStub() as external,
     ):
         names, capture_url = _create_aws_resources(template_path)

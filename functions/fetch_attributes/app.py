@@ -26,7 +26,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = parse_conversation_event(event)
         result = use_cases.fetch_attributes(
             request,
-            wiring.genesys(),
+            wiring.genesys(request.conversation_id),  # its pinned OAuth client
             wiring.conversation_state(),
             wiring.current_settings(),
             budget,
@@ -37,6 +37,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "outcome": result.outcome,
             "reason": result.reason,
             "conversationId": request.conversation_id,
+            "genesysClient": wiring.genesys_client_name(request.conversation_id),
             "participantId": result.detail.participant_id if result.detail else None,
             "emitted": FETCHED if result.detail else None,
         }

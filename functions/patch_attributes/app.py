@@ -32,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = parse_attributes_detail(event, INCOMING_LIMITS)
         result = use_cases.patch_attributes(
             request,
-            wiring.genesys(),
+            wiring.genesys(request.conversation_id),  # its pinned OAuth client
             wiring.conversation_state(),
             wiring.current_settings(),
             budget,
@@ -49,6 +49,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "outcome": result.outcome,
             "reason": result.reason,
             "conversationId": request.conversation_id,
+            "genesysClient": wiring.genesys_client_name(request.conversation_id),
             "participantId": request.participant_id,
             "writtenKeys": sorted(result.detail.attributes) if result.detail else [],
             "refused": result.refused,

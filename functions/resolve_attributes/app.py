@@ -34,7 +34,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         budget = resolve.budget_for(settings, context)
         resolution = resolve.resolve(
             event,
-            wiring.genesys(),
+            wiring.genesys(_conversation_id(event)),  # the pipeline's client for it
             wiring.external_system(),
             wiring.conversation_state(),
             settings,
@@ -49,6 +49,12 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         raise
     _report(resolution)
     return resolution.answer()
+
+
+def _conversation_id(event: Any) -> str | None:
+    """The conversation the action names, only to pick its OAuth client (resolve checks it)."""
+    given = event.get(resolve.CONVERSATION_ID) if isinstance(event, dict) else None
+    return given if isinstance(given, str) else None
 
 
 def _publish_patched(resolution: resolve.Resolution, budget: Any) -> None:

@@ -13,6 +13,9 @@ class EmulatorConfig:
     client_id: str = "local-client-id"
     # Well-known local credentials, not a secret: the emulator binds 127.0.0.1 only.
     client_secret: str = "local-client-secret"  # noqa: S105
+    # More OAuth clients, (client_id, client_secret) pairs, each minting its own tokens (the
+    # pipeline's GenesysExtraClientCount); rate windows are per token anyway.
+    extra_clients: tuple[tuple[str, str], ...] = ()
     # Genesys client-credentials tokens live 24 h by default; tests use fractions of a second.
     token_ttl_seconds: float = 86400
     # `token.rate.per.minute`: API requests allowed per token per window.
@@ -36,6 +39,10 @@ class EmulatorConfig:
         # accepted here and break a later request instead.
         for name in ("client_id", "client_secret", "host"):
             require_text(getattr(self, name), name, empty=name == "client_secret")
+        object.__setattr__(self, "extra_clients", _client_pairs(self.extra_clients))
+        ids = [self.client_id, *(client_id for client_id, _ in self.extra_clients)]
+        if len(set(ids)) != len(ids):
+            raise ValueError("extra_clients: every client id must differ from the others")
         require_number(self.token_ttl_seconds, "token_ttl_seconds", above=0)
         require_number(self.rate_window_seconds, "rate_window_seconds", above=0)
         require_whole(self.rate_limit, "rate_limit", minimum=1)
@@ -67,6 +74,20 @@ def require_endpoint_limits(value: Any) -> dict[str, int]:
             )
         require_whole(limit, f"endpoint_rate_limits[{key!r}]", minimum=1)
     return dict(value)
+
+
+def _client_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    """[[id, secret], ...] (JSON has no tuples) -> ((id, secret), ...), each non-empty."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"extra_clients must be a list of [id, secret] pairs, got {_kind(value)}")
+    pairs = []
+    for pair in value:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError("extra_clients must be a list of [id, secret] pairs")
+        pairs.append(
+            (require_text(pair[0], "extra client id"), require_text(pair[1], "extra client secret"))
+        )
+    return tuple(pairs)
 
 
 def _kind(value: Any) -> str:

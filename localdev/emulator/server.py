@@ -122,6 +122,7 @@ CONFIG_FIELDS = frozenset(
     {
         "client_id",
         "client_secret",
+        "extra_clients",
         "token_ttl_seconds",
         "rate_limit",
         "rate_window_seconds",
@@ -222,6 +223,7 @@ class EmulatorHandler(JsonHandler):
         if problem is not None or token is None:
             self._error(401, problem or "No bearer token was supplied.")
             return
+        state.count_client_request(token)
         rate = state.take_rate_slot(token, key)
         if not rate.allowed:
             self._rate_limited(rate)
@@ -272,7 +274,7 @@ class EmulatorHandler(JsonHandler):
                 },
             )
             return
-        token, ttl = state.mint_token()
+        token, ttl = state.mint_token(credentials[0])
         expires_in = int(ttl) if float(ttl).is_integer() else ttl
         answer = {"access_token": token, "token_type": BEARER_SCHEME, "expires_in": expires_in}
         self.send_json(200, answer)

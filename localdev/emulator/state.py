@@ -287,6 +287,9 @@ class EmulatorState:
         self._faults: list[Fault] = []
         self._requests: Counter[str] = Counter()
         self._tokens_minted = 0
+        self._token_clients: dict[str, str] = {}  # token -> the client id that minted it
+        self._minted_by_client: Counter[str] = Counter()
+        self._requests_by_client: Counter[str] = Counter()
         self._rate_limited = 0
         self._faults_served = 0
         self._patched: list[tuple[str, str]] = []  # (conversation, participant), in order
@@ -311,6 +314,9 @@ class EmulatorState:
             self._windows.clear()
             self._faults.clear()
             self._requests.clear()
+            self._token_clients.clear()
+            self._minted_by_client.clear()
+            self._requests_by_client.clear()
             self._tokens_minted = self._rate_limited = self._faults_served = 0
             self._attribute_writes = 0
 
@@ -319,6 +325,8 @@ class EmulatorState:
             return {
                 "requests": dict(self._requests),
                 "tokens_minted": self._tokens_minted,
+                "tokens_minted_by_client": dict(self._minted_by_client),
+                "requests_by_client": dict(self._requests_by_client),
                 "rate_limited": self._rate_limited,
                 "faults_served": self._faults_served,
                 "attribute_writes": self._attribute_writes,
@@ -385,18 +393,27 @@ class EmulatorState:
 
     def credentials_match(self, client_id: str, client_secret: str) -> bool:
         config = self.config
-        return secrets.compare_digest(
-            f"{client_id}\n{client_secret}".encode(),
-            f"{config.client_id}\n{config.client_secret}".encode(),
-        )
+        given = f"{client_id}\n{client_secret}".encode()
+        known = [(config.client_id, config.client_secret), *config.extra_clients]
+        # Compare with every client, not up to the first match: no timing says which.
+        matches = [secrets.compare_digest(given, f"{i}\n{s}".encode()) for i, s in known]
+        return any(matches)
 
-    def mint_token(self) -> tuple[str, float]:
+    def mint_token(self, client_id: str | None = None) -> tuple[str, float]:
         token = secrets.token_urlsafe(32)
         with self._lock:
+            client = client_id or self.config.client_id
             ttl = self.config.token_ttl_seconds
             self._tokens[token] = time.monotonic() + ttl
             self._tokens_minted += 1
+            self._token_clients[token] = client
+            self._minted_by_client[client] += 1
         return token, ttl
+
+    def count_client_request(self, token: str) -> None:
+        """One API request made with `token`, counted for the OAuth client that minted it."""
+        with self._lock:
+            self._requests_by_client[self._token_clients.get(token, "")] += 1
 
     def token_problem(self, token: str | None) -> str | None:
         """Why `token` cannot be used, or None when it can."""

@@ -54,6 +54,7 @@ TOKEN, CLIENT_ID, CLIENT_SECRET = (
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OUTSIDER = "arn:aws:iam::123456789012:role/Admin"  # any other principal of the account
 SSM_ARN_PREFIX = "arn:aws:ssm:us-east-1:123456789012:parameter"
+EXTRA_CLIENT = re.compile(r"/genesys/client-\d+/")  # an extra OAuth client's parameters
 # (function, Sid) -> why AWS needs Resource "*" there. None today; add one only with the
 # reason (e.g. xray:PutTraceSegments, which has no resource-level permissions).
 WILDCARD_RESOURCES_REQUIRED: dict[tuple[str, str], str] = {}
@@ -285,6 +286,7 @@ def test_statements_allow_named_actions_on_named_resources(function: str) -> Non
             KmsKeyArn=KEY,
             ApiGenesysClientIdParameter="/a/id",
             ApiGenesysClientSecretParameter="/a/secret",
+            GenesysExtraClientCount="4",
         ),
     ):
         for statement in stack.role_statements(function):
@@ -393,6 +395,56 @@ def test_only_the_token_path_can_read_the_genesys_client_credentials(
         ), function
         if function != SYNC:
             assert environment["TOKEN_REFRESHER_FUNCTION"] == {"Ref": REFRESHER}
+
+
+@pytest.mark.parametrize("count", ["0", "1", "2", "3", "4"])
+def test_each_extra_client_has_exactly_its_grants_and_names_the_code_derives(count: str) -> None:
+    """GenesysExtraClientCount=N: TokenRefresher alone reads client-2..client-(N+1)'s id and
+    secret and writes their tokens; Fetch, Patch and Resolve read exactly those tokens (the
+    API keeps its own or the pipeline's); the names follow oauth_clients.py's rule."""
+    from attribute_bridge.oauth_clients import client_parameters, parse_extra_clients
+
+    stack = deployed(GenesysExtraClientCount=count)
+    names = [f"client-{n}" for n in range(2, int(count) + 2)]
+    environment = stack.local.functions[REFRESHER].environment
+    assert parse_extra_clients(environment["GENESYS_EXTRA_CLIENTS"]) == tuple(names)
+    extras = [client_parameters(environment["GENESYS_EXTRA_CLIENTS_PREFIX"], n) for n in names]
+    assert [e.token for e in extras] == [f"{STAGE_SSM}/client-{n}/token" for n in range(2, 6)][
+        : int(count)
+    ]
+
+    def ssm(function: str) -> set[tuple[str, str]]:
+        return {
+            (action, name)
+            for action, (kind, name) in stack.grants(function)
+            if kind == "parameter" and EXTRA_CLIENT.search(name)
+        }
+
+    secrets = {(e.client_id, e.client_secret) for e in extras}
+    assert ssm(REFRESHER) == {
+        *(("ssm:GetParameter", name) for pair in secrets for name in pair),
+        *(("ssm:GetParameter", e.token) for e in extras),
+        *(("ssm:PutParameter", e.token) for e in extras),
+    }
+    for function in (FETCH, PATCH, RESOLVE):
+        assert ssm(function) == {("ssm:GetParameter", e.token) for e in extras}, function
+        assert (
+            stack.local.functions[function].environment["GENESYS_EXTRA_CLIENTS"]
+            == (environment["GENESYS_EXTRA_CLIENTS"])
+        )
+    assert ssm(API) == ssm(SYNC) == set()
+    assert "GENESYS_EXTRA_CLIENTS" not in stack.local.functions[API].environment
+    # No other role or policy names a secret, and the pipeline's own grants are unchanged.
+    for logical_id, resource in stack.resources.items():
+        iam = resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        if iam and logical_id != f"{REFRESHER}Role":
+            text = str(stack.local.resolve(resource))
+            assert not any(s in text for pair in secrets for s in pair), logical_id
+    plain = deployed()
+    for function in FUNCTIONS:
+        assert {g for g in stack.grants(function) if not EXTRA_CLIENT.search(g[1][1])} == (
+            plain.grants(function)
+        ), function
 
 
 def test_the_refresher_mints_one_at_a_time_and_nobody_else_writes_a_parameter() -> None:

@@ -611,3 +611,40 @@ def test_schema_data_says_where_it_came_from() -> None:
         "genesyscloud_auth_role",
         "genesyscloud_integration_action",
     }
+
+
+def test_extra_clients_are_like_the_service_client_at_the_names_the_template_grants() -> None:
+    """extra_client_count makes GenesysExtraClientCount's client-2 ...: the same role, and
+    their credentials at the SSM names template.yaml lets TokenRefresher read."""
+    variable = _one(CONNECT, "variable", "extra_client_count")
+    assert variable["default"] == 0
+    allowed = RAW_TEMPLATE["Parameters"]["GenesysExtraClientCount"]["AllowedValues"]
+    assert allowed == ["0", "1", "2", "3", "4"] and "<= 4" in variable["validation"][0]["condition"]
+    service = _one(CONNECT, "resource", "genesyscloud_oauth_client", "service")
+    extra = _one(CONNECT, "resource", "genesyscloud_oauth_client", "extra")
+    assert extra["count"] == "${var.extra_client_count}"
+    for argument in ("authorized_grant_type", "access_token_validity_seconds"):
+        assert extra[argument] == service[argument], argument
+    roles = [client["dynamic"][0]['"roles"'] for client in (service, extra)]
+    assert [(r["for_each"], r["content"]) for r in roles] == [
+        (roles[0]["for_each"], roles[0]["content"])
+    ] * 2
+    names = {
+        label: _expand_locals(
+            _one(CONNECT, "resource", "aws_ssm_parameter", label)["name"], CONNECT
+        )
+        for label in ("extra_client_id", "extra_client_secret")
+    }
+    prefix = "/participant-attributes/${var.stage}/genesys/client-${count.index + 2}"
+    assert names == {
+        "extra_client_id": f"{prefix}/client-id",
+        "extra_client_secret": f"{prefix}/client-secret",
+    }
+    secret = _one(CONNECT, "resource", "aws_ssm_parameter", "extra_client_secret")
+    assert "value" not in secret
+    assert secret["value_wo"] == "${genesyscloud_oauth_client.extra[count.index].client_secret}"
+    assert secret["lifecycle"][0]["replace_triggered_by"] == [
+        "${genesyscloud_oauth_client.extra[count.index].id}"
+    ]
+    overrides = _one(CONNECT, "output", "sam_parameter_overrides")["value"]
+    assert "GenesysExtraClientCount=${var.extra_client_count}" in overrides

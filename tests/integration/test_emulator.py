@@ -902,3 +902,46 @@ def test_stopping_ends_pooled_keep_alive_connections(emu: GenesysEmulator) -> No
     emu.stop()
     with pytest.raises(requests.ConnectionError):
         session.get(counters_url, timeout=5)
+
+
+# ---- more than one OAuth client (extra_clients) ---------------------------------------
+
+
+def test_extra_clients_mint_their_own_tokens_each_with_its_own_rate_window(
+    make_emulator: EmulatorFactory,
+) -> None:
+    emulator = make_emulator(extra_clients=[["client-2-id", "client-2-secret"]], rate_limit=2)
+    second = sdk.ApiClient(host=emulator.base_url)
+    second.get_client_credentials_token("client-2-id", "client-2-secret")
+    first = raw_token(emulator)
+    with pytest.raises(ApiException) as raised:  # one client's id with another's secret
+        sdk.ApiClient(host=emulator.base_url).get_client_credentials_token(
+            "client-2-id", CLIENT_SECRET
+        )
+    assert raised.value.status == 401
+    conversation_id, _ = voice_call(emulator)
+    path = f"/api/v2/conversations/calls/{conversation_id}"
+    assert [raw(emulator, "GET", path, first).status_code for _ in range(3)] == [200, 200, 429]
+    # The first client's window is spent; the second's token has its own.
+    assert raw(emulator, "GET", path, second.access_token).status_code == 200
+    counters = emulator.counters()
+    assert counters["tokens_minted_by_client"] == {"local-client-id": 1, "client-2-id": 1}
+    assert counters["requests_by_client"] == {"local-client-id": 3, "client-2-id": 1}
+
+
+@pytest.mark.parametrize(
+    ("extra_clients", "message"),
+    [
+        ([["local-client-id", "x"]], "differ"),
+        ([["a", "b"], ["a", "c"]], "differ"),
+        ([["a"]], "pairs"),
+        ("a:b", "pairs"),
+        ([["", "b"]], "extra client id"),
+    ],
+)
+def test_extra_clients_must_be_distinct_id_and_secret_pairs(
+    extra_clients: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        EmulatorConfig(extra_clients=extra_clients)
+    assert EmulatorConfig(extra_clients=[["a", "b"]]).extra_clients == (("a", "b"),)

@@ -108,3 +108,18 @@ def test_the_mixed_limits_burst_runs_at_a_tiny_size() -> None:
     assert requests["PATCH /api/v2/conversations/calls/{id}/participants/{pid}/attributes"] == 2
     document = render_document([report], {k: "x" for k in _MACHINE_KEYS}, 1.0)
     assert report["title"] in document
+
+
+def test_the_burst_over_several_oauth_clients_runs_at_a_tiny_size() -> None:
+    from benchmarks.burst import run_burst_clients
+
+    report = run_burst_clients(12, one_client_size=4, arrival_seconds=0.1, concurrency=2)
+
+    (three, main), (one, single) = report["data"]["runs"]
+    assert (three, one) == ("3 clients", "1 clients")
+    assert main["patched"] == 12 and main["lost"] == 0 and single["patched"] == 4
+    # Conversations spread over the clients: 12 on one client alone has odds of 3 in 3^12.
+    assert len(main["requests_by_client"]) >= 2 and len(single["requests_by_client"]) == 1
+    assert report["targets"] and report["title"] in render_document(
+        [report], {k: "x" for k in _MACHINE_KEYS}, 1.0
+    )

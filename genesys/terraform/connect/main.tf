@@ -81,6 +81,56 @@ resource "aws_ssm_parameter" "client_secret" {
   }
 }
 
+# The pipeline's extra OAuth clients (GenesysExtraClientCount): client-2 ... client-N+1,
+# the same role on the same divisions, their credentials at the per-stage names the
+# template grants TokenRefresher (ssm_prefix/client-N/client-id and .../client-secret).
+resource "genesyscloud_oauth_client" "extra" {
+  count                         = var.extra_client_count
+  name                          = "${local.name} client-${count.index + 2}"
+  description                   = "Participant attributes service (${var.stage}), extra client ${count.index + 2}; its secret is in SSM ${local.ssm_prefix}/client-${count.index + 2}/client-secret."
+  authorized_grant_type         = "CLIENT-CREDENTIALS"
+  access_token_validity_seconds = var.token_validity_seconds
+  expose_client_secret          = true
+
+  dynamic "roles" {
+    for_each = length(var.division_ids) > 0 ? toset(var.division_ids) : toset([""])
+    content {
+      role_id     = genesyscloud_auth_role.service.id
+      division_id = roles.value == "" ? null : roles.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = terraform.workspace == var.stage
+      error_message = "Select the stage's workspace first (terraform workspace select -or-create STAGE): one state per stage."
+    }
+  }
+}
+
+resource "aws_ssm_parameter" "extra_client_id" {
+  count       = var.extra_client_count
+  name        = "${local.ssm_prefix}/client-${count.index + 2}/client-id"
+  description = "Genesys OAuth client id of participant-attributes ${var.stage}, extra client ${count.index + 2} (Terraform: genesys/terraform/connect)."
+  type        = "SecureString"
+  key_id      = local.kms_key_id
+  value       = genesyscloud_oauth_client.extra[count.index].id
+}
+
+resource "aws_ssm_parameter" "extra_client_secret" {
+  count            = var.extra_client_count
+  name             = "${local.ssm_prefix}/client-${count.index + 2}/client-secret"
+  description      = "Genesys OAuth client secret of participant-attributes ${var.stage}, extra client ${count.index + 2} (Terraform: genesys/terraform/connect)."
+  type             = "SecureString"
+  key_id           = local.kms_key_id
+  value_wo         = genesyscloud_oauth_client.extra[count.index].client_secret
+  value_wo_version = var.client_secret_version
+
+  lifecycle {
+    replace_triggered_by = [genesyscloud_oauth_client.extra[count.index].id]
+  }
+}
+
 # Genesys's own module for the EventBridge integration (amazon-eventbridge-source,
 # ENABLED). Genesys then creates the partner event source in the account; the SAM stack
 # associates it with a bus (CreateGenesysEventBus=true).

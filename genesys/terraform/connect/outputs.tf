@@ -8,7 +8,7 @@ output "partner_event_source_name" {
 
 output "sam_parameter_overrides" {
   description = "The values of this stage to put in samconfig.toml's parameter_overrides."
-  value       = "Stage=${var.stage} GenesysOrgId=${var.genesys_org_id} GenesysEventSourceName=${local.partner_event_source_name} CreateGenesysEventBus=true"
+  value       = "Stage=${var.stage} GenesysOrgId=${var.genesys_org_id} GenesysEventSourceName=${local.partner_event_source_name} CreateGenesysEventBus=true GenesysExtraClientCount=${var.extra_client_count}"
 }
 
 output "oauth_client_id" {

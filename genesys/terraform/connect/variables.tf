@@ -88,3 +88,13 @@ variable "kms_key_arn" {
   description = "Customer-managed KMS key for the two SecureStrings: the stack's KmsKeyArn, whose grants let the functions decrypt. Empty: the aws/ssm key."
   default     = ""
 }
+
+variable "extra_client_count" {
+  type        = number
+  description = "Extra OAuth clients for the pipeline (template.yaml's GenesysExtraClientCount, 0-4): client-2 ... client-5, each with the same role and its own token and rate limit. Only for genuine peak volume (README, \"More than one OAuth client\")."
+  default     = 0
+  validation {
+    condition     = var.extra_client_count >= 0 && var.extra_client_count <= 4 && floor(var.extra_client_count) == var.extra_client_count
+    error_message = "extra_client_count: a whole number from 0 to 4 (GenesysExtraClientCount's allowed values)."
+  }
+}

@@ -21,6 +21,14 @@ from attribute_bridge.external import ExternalSystem
 from attribute_bridge.genesys.client import GenesysClient
 from attribute_bridge.genesys.endpoints import resolve_endpoints
 from attribute_bridge.http import shared_session
+from attribute_bridge.oauth_clients import (
+    API,
+    PIPELINE,
+    ClientParameters,
+    client_parameters,
+    parse_extra_clients,
+    pinned_client,
+)
 from attribute_bridge.token_store import (
     ClientCredentialsMinter,
     TokenRefresher,
@@ -65,19 +73,47 @@ def _token_settings(parameter_name: str) -> TokenSettings:
 
 
 @_per_container
-def token_store() -> TokenStore:
-    """The token every Genesys call of this function uses. In the deployed stack a function
-    never holds the client secret: it asks TokenRefresher (TOKEN_REFRESHER_FUNCTION) for a
-    token. Without one (TokenRefresher itself, scripts), the store mints."""
+def token_store(client: str = "") -> TokenStore:
+    """The token of `client` ("": this function's own, GENESYS_TOKEN_CLIENT, "pipeline" by
+    default; or one of the extra clients). In the deployed stack a function never holds
+    the client secret: it asks TokenRefresher (TOKEN_REFRESHER_FUNCTION) for a token.
+    Without one (TokenRefresher itself, scripts), the store mints."""
+    own = os.environ.get("GENESYS_TOKEN_CLIENT", PIPELINE)
+    client = client or own
     refresher_name = os.environ.get("TOKEN_REFRESHER_FUNCTION", "")
     if not refresher_name:
-        return minting_store("pipeline")
+        return minting_store(PIPELINE if client == own else client)
+    token_parameter = settings().token_parameter if client == own else _extra_client(client).token
     return TokenStore(
-        _token_settings(settings().token_parameter),
+        _token_settings(token_parameter),
         parameters=parameter_store(),
         refresher=token_refresher(refresher_name),
-        client=os.environ.get("GENESYS_TOKEN_CLIENT", "pipeline"),
+        client=client,
     )
+
+
+def pipeline_clients() -> tuple[str, ...]:
+    """The OAuth clients the pipeline spreads its Genesys calls over: "pipeline" and the
+    extra ones (GENESYS_EXTRA_CLIENTS, from GenesysExtraClientCount; none by default)."""
+    return (PIPELINE, *parse_extra_clients(os.environ.get("GENESYS_EXTRA_CLIENTS", "")))
+
+
+def genesys_client_name(conversation_id: str | None = None) -> str:
+    """The OAuth client a call about `conversation_id` uses here: pinned among the
+    pipeline's clients when there are several, else this function's own."""
+    clients = pipeline_clients()
+    if conversation_id and len(clients) > 1:
+        return pinned_client(conversation_id, clients)
+    return os.environ.get("GENESYS_TOKEN_CLIENT", PIPELINE)
+
+
+def _extra_client(name: str) -> ClientParameters:
+    if name not in pipeline_clients():
+        raise ConfigurationError(f"no Genesys OAuth client {name!r} is configured")
+    prefix = os.environ.get("GENESYS_EXTRA_CLIENTS_PREFIX", "")
+    if not prefix:
+        raise ConfigurationError("GENESYS_EXTRA_CLIENTS is set but not its prefix")
+    return client_parameters(prefix, name)
 
 
 def token_refresher(function_name: str) -> TokenRefresher:
@@ -90,12 +126,12 @@ def token_refresher(function_name: str) -> TokenRefresher:
 
 
 def minting_clients() -> tuple[str, ...]:
-    """The Genesys OAuth clients TokenRefresher mints for: the pipeline's, and the API's
-    own if it has one (API_GENESYS_* parameters)."""
+    """The Genesys OAuth clients TokenRefresher mints for: the pipeline's (and its extra
+    ones), and the API's own if it has one (API_GENESYS_* parameters)."""
     has_api_client = os.environ.get("API_GENESYS_CLIENT_ID_PARAMETER") and os.environ.get(
         "API_GENESYS_TOKEN_PARAMETER"
     )
-    return ("pipeline", "api") if has_api_client else ("pipeline",)
+    return (*pipeline_clients(), API) if has_api_client else pipeline_clients()
 
 
 @_per_container
@@ -105,21 +141,26 @@ def minting_store(client: str) -> TokenStore:
     from attribute_bridge.aws import TokenLease
 
     config = settings()
-    if client == "api":
+    if client == API:
         names = tuple(
             os.environ.get(f"API_GENESYS_{name}_PARAMETER", "")
             for name in ("TOKEN", "CLIENT_ID", "CLIENT_SECRET")
         )
-    else:
+    elif client == PIPELINE:
         names = (config.token_parameter, config.client_id_parameter, config.client_secret_parameter)
+    else:
+        extra = _extra_client(client)
+        names = (extra.token, extra.client_id, extra.client_secret)
     token_parameter, client_id_parameter, client_secret_parameter = names
     if not all(names):
         raise ValueError(f"no Genesys OAuth client {client!r} is configured")
     lease_table = os.environ.get("TOKEN_LEASE_TABLE", "")
+    # One lease per client: minting one client's token must not hold up another's.
+    lease_key = "genesys-token-mint" + ("" if client == PIPELINE else f"-{client}")
     return TokenStore(
         _token_settings(token_parameter),
         parameters=parameter_store(),
-        lease=TokenLease(lease_table) if lease_table else None,
+        lease=TokenLease(lease_table, lease_key) if lease_table else None,
         minter=ClientCredentialsMinter(
             resolve_endpoints(config.genesys_region).login_url,
             parameter_store(),
@@ -130,13 +171,15 @@ def minting_store(client: str) -> TokenStore:
     )
 
 
-def genesys() -> GenesysClient:
-    return _overrides.get("genesys") or _genesys()
+def genesys(conversation_id: str | None = None) -> GenesysClient:
+    """The Genesys adapter for calls about `conversation_id`: one per OAuth client, each
+    with its own token (and rate window); see genesys_client_name."""
+    return _overrides.get("genesys") or _genesys(genesys_client_name(conversation_id))
 
 
 @_per_container
-def _genesys() -> GenesysClient:
-    return GenesysClient(resolve_endpoints(settings().genesys_region), token_store())
+def _genesys(client: str) -> GenesysClient:
+    return GenesysClient(resolve_endpoints(settings().genesys_region), token_store(client))
 
 
 def publisher() -> Any:
