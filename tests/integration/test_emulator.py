@@ -749,6 +749,8 @@ def test_counters_are_keyed_by_route_template(emu: GenesysEmulator) -> None:
             "PATCH /api/v2/conversations/{id}/participants/{pid}/attributes": 1,
         },
         "tokens_minted": 1,
+        "tokens_minted_by_client": {CLIENT_ID: 1},
+        "requests_by_client": {CLIENT_ID: 7},  # the API requests, made with its token
         "rate_limited": 0,
         "faults_served": 0,
         "attribute_writes": 3,
@@ -773,6 +775,8 @@ def test_reset_forgets_everything_but_settings(make_emulator: EmulatorFactory) -
     assert emulator.counters() == {
         "requests": {},
         "tokens_minted": 0,
+        "tokens_minted_by_client": {},
+        "requests_by_client": {},
         "rate_limited": 0,
         "faults_served": 0,
         "attribute_writes": 0,
