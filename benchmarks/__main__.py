@@ -68,7 +68,7 @@ def _burst_clients(quick: bool) -> Report:
 
     if quick:
         return run_burst_clients(30, one_client_size=30, arrival_seconds=0.2)
-    return run_burst_clients(3000, one_client_size=1000, arrival_seconds=6.0, compress=1.5)
+    return run_burst_clients(3000, one_client_size=500, arrival_seconds=6.0, compress=1.5)
 
 
 def _token_mint(quick: bool) -> Report:
