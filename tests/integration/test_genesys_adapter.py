@@ -42,7 +42,13 @@ CALL_GET = "GET /api/v2/conversations/calls/{id}"
 class Container:
     """One Lambda container's worth of adapters: its own caches, sessions and sleeps."""
 
-    def __init__(self, emulator: GenesysEmulator, **retry: Any) -> None:
+    def __init__(
+        self,
+        emulator: GenesysEmulator,
+        session: requests.Session | None = None,
+        real_sleeps: bool = False,
+        **retry: Any,
+    ) -> None:
         self.sleeps: list[float] = []
         parameters = ParameterStore()
         self.tokens = TokenStore(
@@ -58,9 +64,14 @@ class Container:
             ),
             sleep=lambda seconds: None,
         )
-        policy = RetryPolicy(sleep=self.sleeps.append, random=lambda: 0.5, **retry)
+        policy = RetryPolicy(
+            sleep=time.sleep if real_sleeps else self.sleeps.append, random=lambda: 0.5, **retry
+        )
         self.genesys = GenesysClient(
-            resolve_endpoints(emulator.base_url), self.tokens, requests.Session(), policy
+            resolve_endpoints(emulator.base_url),
+            self.tokens,
+            session or requests.Session(),
+            policy,
         )
 
 
@@ -363,8 +374,7 @@ def test_the_pacer_slows_down_before_the_limit_and_meets_no_429(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     genesys_emulator.configure(rate_limit=3, rate_window_seconds=1.0)
-    container = Container(genesys_emulator)
-    container.genesys._retry = RetryPolicy()  # real sleeps, the pacer on (the default)
+    container = Container(genesys_emulator, real_sleeps=True)  # the pacer on (the default)
     started = time.monotonic()
     with caplog.at_level(logging.INFO):
         for _ in range(5):
@@ -395,6 +405,31 @@ def test_a_pacing_wait_beyond_the_budget_is_rate_limited_without_sending(
     assert genesys_emulator.counters()["rate_limited"] == 0
     # The PATCH endpoint is another bucket (the token's window): it is not held back.
     container.genesys.patch_attributes(call["id"], customer_id(call), "VOICE", {"a": "b"}, budget())
+
+
+class BrokenBodies(requests.Session):
+    """A session whose answers break mid-body, as a flaky proxy's can (not a timeout)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+
+
+def test_a_broken_answer_is_unavailable_and_does_not_eat_the_headroom(
+    genesys_emulator: GenesysEmulator, aws: dict, call: dict[str, Any]
+) -> None:
+    from attribute_bridge.genesys.pacer import Bucket
+
+    container = Container(genesys_emulator, session=BrokenBodies())
+    container.tokens.access_token(budget())
+    with pytest.raises(GenesysUnavailable, match="ChunkedEncodingError"):
+        container.genesys.read_conversation(call["id"], "VOICE", budget())
+    assert len(container.sleeps) == 3  # retried like any transport failure, then given up
+    pacer = container.genesys._pacer
+    assert pacer is not None
+    token = container.tokens.access_token(budget())
+    bucket = Bucket.of(token, "GET", "/api/v2/conversations/calls/{conversationId}")
+    # each of the 4 attempts was answered (with nothing): none counts as still in flight
+    assert pacer._states[bucket].pending == 0
 
 
 def test_409_is_retried_with_jitter_then_succeeds(
@@ -471,9 +506,8 @@ def test_containers_sharing_a_token_meet_fewer_429s_when_they_pace(
     participant = customer_id(call)
 
     def burst(pace: bool) -> tuple[int, int]:
-        containers = [Container(genesys_emulator, pace=pace) for _ in range(4)]
-        for container in containers:
-            container.genesys._retry = RetryPolicy(pace=pace)  # real waits for the 429s
+        # real waits, for the 429s and the pacer alike
+        containers = [Container(genesys_emulator, real_sleeps=True, pace=pace) for _ in range(4)]
         before = genesys_emulator.counters()
 
         def patch_eight(container: Container) -> None:

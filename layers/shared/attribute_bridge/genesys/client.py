@@ -166,6 +166,10 @@ def _requests_http_client(session: requests.Session, pacer: RatePacer | None) ->
 
         def request(self, options: Any) -> _SdkResponse:
             body = None if options.body is None else json.dumps(options.body)
+            bucket = self.bucket if pacer is not None else None
+            answer_headers: Mapping[str, str] | None = None
+            if pacer is not None and bucket is not None:
+                pacer.sending(bucket)
             try:
                 response = session.request(
                     options.method,
@@ -176,13 +180,15 @@ def _requests_http_client(session: requests.Session, pacer: RatePacer | None) ->
                     timeout=self.request_timeout,
                     allow_redirects=False,
                 )
-            except (requests.Timeout, requests.ConnectionError) as error:
-                if pacer is not None and self.bucket is not None:
-                    pacer.answered(self.bucket, None)
+                answer_headers = response.headers
+            except requests.RequestException as error:
+                # Timeouts, lost connections, a broken chunked body: all below HTTP.
                 raise TransportError(f"{type(error).__name__}: {error}") from error
+            finally:
+                # Always, or the request would count against the headroom forever.
+                if pacer is not None and bucket is not None:
+                    pacer.answered(bucket, answer_headers)
             record_rate_limit(response.status_code, response.headers)
-            if pacer is not None and self.bucket is not None:
-                pacer.answered(self.bucket, response.headers)
             wrapped = _SdkResponse(response)
             if not 200 <= wrapped.status < 300:
                 raise sdk.ApiException(http_resp=wrapped)
@@ -222,7 +228,7 @@ class GenesysClient:
         self._sdk = sdk
         self._tokens = tokens
         self._retry = retry or RetryPolicy()
-        self._pacer = pacer or (RatePacer() if self._retry.pace else None)
+        self._pacer = pacer or (RatePacer(sleep=self._retry.sleep) if self._retry.pace else None)
         self._http = _requests_http_client(session or shared_session(), self._pacer)
         self._api = sdk.ApiClient(host=endpoints.api_url)
         self._api.set_http_client(self._http)
@@ -277,9 +283,7 @@ class GenesysClient:
             token = self._tokens.access_token(budget)
             bucket = self._pace(Bucket.of(token, method, path), budget, what)
             self._http.request_timeout = self._timeouts(budget, what)
-            if self._pacer is not None and bucket is not None:
-                self._pacer.sending(bucket)  # answered (or not) in RequestsHttpClient
-            self._http.bucket = bucket
+            self._http.bucket = bucket  # sent and answered (or not) in RequestsHttpClient
             try:
                 return self._api.call_api(
                     path,
