@@ -39,8 +39,8 @@ def path_ids(event: Mapping[str, Any]) -> tuple[str, str] | None:
     ):
         return None
     ids = tuple(parameters.get(name) for name in ID_NAMES)
-    if not all(isinstance(value, str) for value in ids):
-        return None
+    if not all(isinstance(value, str) and value for value in ids):
+        return None  # an empty id matches no route there: the router's 404
     return str(ids[0]), str(ids[1])
 
 

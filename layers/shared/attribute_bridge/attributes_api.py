@@ -10,9 +10,11 @@ or ask for a sync, through API Gateway (API key checked there).
 Every error is JSON `{"message", "errors"}`. A body must be JSON: any other Content-Type
 is answered 415. The OpenAPI document is `openapi_json()` (docs/openapi.json).
 
-The handler module imports this one on its first request, not at its own import: this
-module pulls pydantic, the API's models and Powertools' validating resolver, which the
-event-driven functions never need, and Lambda counts the import in every cold start.
+API Gateway's GETs are answered by attribute_bridge.api_read instead, without this
+module: it pulls pydantic, the API's models and Powertools' validating resolver, which a
+read does not need and a cold container's first request would pay. The handler module
+imports it on the first other request (at init when pre-warmed). Error answers for both
+are attribute_bridge.api_errors'.
 """
 
 from __future__ import annotations
