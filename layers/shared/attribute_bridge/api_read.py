@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from attribute_bridge import api_errors, domain, use_cases, wiring
@@ -25,6 +27,7 @@ from attribute_bridge.validation import is_uuid
 
 RESOURCE = "/conversations/{conversationId}/participants/{participantId}/attributes"
 ID_NAMES = ("conversationId", "participantId")
+metrics = Metrics()  # Powertools shares one metric set: the handler module flushes it
 
 
 def path_ids(event: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -70,7 +73,7 @@ def read_attributes(conversation_id: str, participant_id: str, budget: Budget) -
         wiring.genesys(), wiring.conversation_state(), conversation_id, None, budget
     )
     participant = domain.pick_participant(conversation, participant_id)
-    api_errors.count("ApiRead")
+    metrics.add_metric(name="ApiRead", unit=MetricUnit.Count, value=1)
     return {
         "conversationId": conversation_id,
         "participantId": participant.id,

@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from attribute_bridge import api_errors, api_read, use_cases, wiring
@@ -341,7 +342,7 @@ def _budget() -> Budget:
 
 
 def _count(metric: str) -> None:
-    api_errors.count(metric)
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
 def _request_id() -> str:
