@@ -3,9 +3,10 @@ without pydantic or Powertools' validating resolver.
 
 A cold AttributesApi container's first request pays every import it makes; for this read
 (the data actions' and external systems' usual call) pydantic, the API's models and
-Powertools' OpenAPI validation (~0.14 s of CPU on the built layer: benchmarks/cold_start.py)
-buy nothing: its only input is two path ids, checked with `validation.is_uuid` (the rule
-the OpenAPI document shows as UUID_PATTERN), and its answer is three string fields.
+Powertools' OpenAPI validation (~0.19 s of CPU on a cold GET, built layer:
+benchmarks/cold_start.py) buy nothing: its only input is two path ids, checked with
+`validation.is_uuid` (the rule the OpenAPI document shows as UUID_PATTERN), and its answer
+is three string fields.
 attribute_bridge.attributes_api declares the same route for the document and for events
 that carry no API Gateway resource, and calls `read_attributes` too. Errors are answered
 from the one table in attribute_bridge.api_errors.
