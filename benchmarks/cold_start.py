@@ -78,6 +78,11 @@ TARGET_RSS_KIB = 100 * 1024
 TARGET_API_IMPORT = 0.2  # seconds: AttributesApi's handler module (issue 15)
 TARGET_IMPORT_RATIO = 10.0  # bare SDK import / each handler module's import (issue 15)
 API_FUNCTION = "AttributesApiFunction"
+# A cold API GET's CPU (import + first answer) against FetchAttributes' cold first event,
+# same rounds: CPU, because wall time on this shared machine moves with the other load.
+# With the routes only deferred it was ~1.3x (pydantic and the validating router on the
+# first request); answered by api_read it does comparable work to FetchAttributes.
+TARGET_API_GET_CPU_RATIO = 1.1
 
 
 @dataclass(frozen=True)
@@ -581,8 +586,8 @@ def api_request_child(paths: Paths, aws: Aws, emulator: Any) -> dict[str, Any]:
     reads = genesys_calls(counter_delta(before, emulator.counters()["requests"]))["read"]
     if answer["statusCode"] != 200 or body.get("attributes") != API_ATTRIBUTES or reads != 1:
         raise RuntimeError(f"the API's cold GET answered {answer!r} after {reads} read(s)")
-    if not str(report["files"].get("pydantic")).startswith(str(paths.layer)):
-        raise RuntimeError(f"the API child imported the wrong pydantic: {report['files']}")
+    if "pydantic" in report["files"]:  # attribute_bridge.api_read answers it without
+        raise RuntimeError(f"the API's cold GET imported pydantic: {report['files']}")
     marks = report["marks"]
     report["import_seconds"] = marks["handler_imported"]
     report["event_seconds"] = marks["handled"] - marks["handler_imported"]
@@ -961,25 +966,48 @@ def _with_handler_imports(
             for key in ("import_seconds", "event_seconds", "process_to_end", "cpu_seconds")
         }
         summary["api_cold_get"] = cold_get
+        fetch = summary["ours"]
+        cpu_ratio = cold_get["cpu_seconds"] / fetch["cpu"]
+        summary["api_cold_get"]["cpu_vs_fetch"] = cpu_ratio
         report["tables"].append(
             table(
-                "AttributesApi, a cold container's first request (GET attributes; medians)",
+                "A cold container's import + first answer: AttributesApi's GET next to "
+                "FetchAttributes' first event (medians, same rounds)",
                 [
+                    "function",
                     "runs",
                     "handler module import",
-                    "first request (routes, requests, boto3, SDK, one Genesys read)",
+                    "first request / event",
                     "process start -> answer",
                     "child CPU (user + sys)",
                 ],
                 [
                     [
+                        "AttributesApi: GET attributes (api_read: no pydantic, no validating "
+                        "router; requests, boto3, SDK, one Genesys read)",
                         len(api_requests),
                         seconds(cold_get["import_seconds"]),
                         seconds(cold_get["event_seconds"]),
                         seconds(cold_get["process_to_end"]),
                         seconds(cold_get["cpu_seconds"]),
-                    ]
+                    ],
+                    [
+                        "FetchAttributes: (a) above (customer.start, token in SSM)",
+                        int(fetch["runs"]),
+                        seconds(fetch["import"]),
+                        seconds(fetch["event"]),
+                        seconds(fetch["process_to_end"]),
+                        seconds(fetch["cpu"]),
+                    ],
                 ],
+            )
+        )
+        report["targets"].append(
+            target(
+                "AttributesApi cold GET, child CPU to the answer / FetchAttributes (a)'s",
+                f"<= {TARGET_API_GET_CPU_RATIO}x",
+                ratio(cpu_ratio),
+                cpu_ratio <= TARGET_API_GET_CPU_RATIO,
             )
         )
     if API_FUNCTION in found:
@@ -1005,10 +1033,13 @@ def _with_handler_imports(
         "Every handler: each round, right after its bare SDK import, one child per function "
         "of template.yaml imports that function's built handler module only (mode import, "
         "the function's environment from the template, the same `python -I -S` child and "
-        "sys.path as above). AttributesApi's routes (pydantic, Powertools' validating "
-        "resolver, attribute_bridge.attributes_api) and `requests` (every adapter's session) "
-        "are imported where first used, on the first request: a cold request pays them "
-        "after the import measured here. The first-request table shows it: a cold "
+        "sys.path as above). AttributesApi's GET is answered by attribute_bridge.api_read "
+        "without pydantic or Powertools' validating resolver (checked on every run: the "
+        "child has not imported pydantic); its other routes (attribute_bridge.attributes_api) "
+        "are imported by the first request that needs them, or at init with provisioned "
+        "concurrency / SnapStart. `requests` (every adapter's session) is imported where "
+        "first used. A cold request pays what its import leaves, so the first-answer table "
+        "shows import + first answer side by side with FetchAttributes' (a): a cold "
         "AttributesApi child (its template environment, token in SSM, moto and the emulator "
         "as above) answers a GET of events/api-get-attributes.json (new ids), 200 with the "
         "participant's attribute after one Genesys read, checked on every run."

@@ -34,15 +34,32 @@ import app
 assert callable(app.lambda_handler)
 print(json.dumps(sorted(sys.modules)))
 """
+# The API's GET, answered in a fresh interpreter; it fails before Genesys is reached
+# (no settings in this environment: a 5xx answer), which is enough to see what it loaded.
+GET_PROBE = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import app
+event = json.load(open(sys.argv[3], encoding="utf-8"))
+class Context:
+    function_name = "AttributesApiFunction"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+    aws_request_id = "c0d1e2f3-a4b5-4c6d-8e7f-a0b1c2d3e4f5"
+    def get_remaining_time_in_millis(self): return 10_000
+answer = app.lambda_handler(event, Context())
+print(json.dumps([answer["statusCode"], sorted(sys.modules)]))
+"""
 
 
-def imported_by(function_dir: Path) -> set[str]:
+def imported_by(function_dir: Path, environment: dict[str, str] | None = None) -> set[str]:
     completed = subprocess.run(
         [sys.executable, "-I", "-c", PROBE, str(function_dir), str(REPO_ROOT / "layers/shared")],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        env=environment,
     )
     return set(json.loads(completed.stdout))
 
@@ -68,3 +85,44 @@ def test_a_handler_module_imports_none_of_the_heavy_packages(function_dir: Path)
 def test_the_api_handler_leaves_its_routes_to_the_first_request() -> None:
     modules = imported_by(REPO_ROOT / "functions" / "attributes_api")
     assert sorted(set(API_ONLY_ON_FIRST_REQUEST) & modules) == []
+
+
+@pytest.mark.parametrize("initialization", ["provisioned-concurrency", "snap-start"])
+def test_a_prewarmed_api_container_loads_its_routes_at_init(initialization: str) -> None:
+    # Pre-warming runs the init before any request: the routes are better paid there.
+    modules = imported_by(
+        REPO_ROOT / "functions" / "attributes_api",
+        {"AWS_LAMBDA_INITIALIZATION_TYPE": initialization, "POWERTOOLS_METRICS_NAMESPACE": "t"},
+    )
+    assert {"attribute_bridge.attributes_api", "pydantic"} <= modules
+
+
+def test_an_on_demand_api_container_does_not() -> None:
+    modules = imported_by(
+        REPO_ROOT / "functions" / "attributes_api",
+        {"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "POWERTOOLS_METRICS_NAMESPACE": "t"},
+    )
+    assert sorted(set(API_ONLY_ON_FIRST_REQUEST) & modules) == []
+
+
+def test_the_api_answers_a_get_without_pydantic_or_the_validating_router() -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            GET_PROBE,
+            str(REPO_ROOT / "functions" / "attributes_api"),
+            str(REPO_ROOT / "layers/shared"),
+            str(REPO_ROOT / "events" / "api-get-attributes.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"POWERTOOLS_METRICS_NAMESPACE": "t", "POWERTOOLS_DEV": "false"},
+    )
+    status, modules = json.loads(completed.stdout.splitlines()[-1])
+    assert status >= 500  # answered (no Genesys here), not raised
+    assert "attribute_bridge.api_read" in set(modules)
+    assert sorted({"pydantic", *API_ONLY_ON_FIRST_REQUEST} & set(modules)) == []

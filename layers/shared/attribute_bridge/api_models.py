@@ -9,19 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic.alias_generators import to_camel
 
-from attribute_bridge.validation import AttributeLimits
+from attribute_bridge.api_errors import Refusal
+from attribute_bridge.validation import UUID_PATTERN, AttributeLimits
 from attribute_bridge.write_rules import KEY_PATTERN
 
-# The same ids `validation.is_uuid` accepts; in the schema so clients see it, in the route
-# so a bad id is refused before anything reaches Genesys.
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# UUID_PATTERN (validation.py: what `is_uuid` checks) is in the schema so clients see it,
+# and in the routes so a bad id is refused before anything reaches Genesys.
 DEFAULT_LIMITS = AttributeLimits()
 
 ACCEPTED_STATUS: Literal["accepted"] = "accepted"
@@ -135,15 +134,6 @@ def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[str]
     return lines or ["the request is invalid"]
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """An answer decided before routing."""
-
-    status: int
-    message: str
-    errors: list[str]
-
-
 METHODS_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
 _JSON_WHITESPACE = " \t\n\r"
 
@@ -201,19 +191,6 @@ def _nesting_depth(text: str) -> int:
         elif char in "]}":
             depth -= 1
     return deepest
-
-
-def not_an_api_event(event: object) -> Refusal | None:
-    """An event that is not an API Gateway proxy event (a test invoke, an EventBridge event
-    sent to the wrong function) is refused cleanly instead of failing inside routing."""
-    if (
-        isinstance(event, Mapping)
-        and isinstance(event.get("httpMethod"), str)
-        and isinstance(event.get("path"), str)
-        and isinstance(event.get("requestContext"), Mapping)
-    ):
-        return None
-    return Refusal(400, "The request is invalid", ["not an API Gateway proxy event"])
 
 
 def normalized_content_type(event: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -10,15 +10,16 @@ or ask for a sync, through API Gateway (API key checked there).
 Every error is JSON `{"message", "errors"}`. A body must be JSON: any other Content-Type
 is answered 415. The OpenAPI document is `openapi_json()` (docs/openapi.json).
 
-The handler module imports this one on its first request, not at its own import: this
-module pulls pydantic, the API's models and Powertools' validating resolver, which the
-event-driven functions never need, and Lambda counts the import in every cold start.
+API Gateway's GETs are answered by attribute_bridge.api_read instead, without this
+module: it pulls pydantic, the API's models and Powertools' validating resolver, which a
+read does not need and a cold container's first request would pay. The handler module
+imports it on the first other request (at init when pre-warmed). Error answers for both
+are attribute_bridge.api_errors'.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
@@ -34,22 +35,20 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from attribute_bridge import domain, use_cases, wiring
+from attribute_bridge import api_errors, api_read, use_cases, wiring
+from attribute_bridge.api_errors import Refusal, not_an_api_event
 from attribute_bridge.api_models import (
     ACCEPTED_STATUS,
     QUEUED_STATUS,
     SYNC_REQUESTED_STATUS,
-    UUID_PATTERN,
     ApiError,
     AttributesUpdate,
     AttributesWritten,
     ParticipantAttributes,
-    Refusal,
     SyncAccepted,
     SyncRequest,
     describe_validation_errors,
     normalized_content_type,
-    not_an_api_event,
     route_by_resource,
     unreadable_body,
     without_unused_schemas,
@@ -57,19 +56,12 @@ from attribute_bridge.api_models import (
 from attribute_bridge.budget import Budget
 from attribute_bridge.errors import (
     BridgeError,
-    Conflict,
-    GenesysError,
-    GenesysUnavailable,
-    InvalidInput,
-    InvalidRequest,
     NotFound,
     PublishFailed,
-    RateLimited,
-    TokenUnavailable,
-    Unauthorized,
 )
 from attribute_bridge.events import SYNC_REQUESTED, UPDATE_REQUESTED, AttributesDetail
 from attribute_bridge.resolve_routes import router as resolve_router
+from attribute_bridge.validation import UUID_PATTERN
 from attribute_bridge.write_rules import NOT_WRITABLE, PURPOSE_NOT_WRITABLE, STALE
 
 logger = Logger(child=True)
@@ -161,17 +153,10 @@ def _responses(
 def get_attributes(
     conversation_id: ConversationId, participant_id: ParticipantId
 ) -> ParticipantAttributes:
-    conversation_id, participant_id = conversation_id.lower(), participant_id.lower()
-    settings = wiring.current_settings()
-    conversation = use_cases.read_and_remember(
-        wiring.genesys(), wiring.conversation_state(), conversation_id, None, _budget()
-    )
-    participant = domain.pick_participant(conversation, participant_id)
-    _count("ApiRead")
-    return ParticipantAttributes(
-        conversation_id=conversation_id,
-        participant_id=participant.id,
-        attributes=settings.readable.select(participant.attributes),  # ReadableAttributes
+    # API Gateway's GETs never get here (attribute_bridge.api_read answers them without
+    # pydantic); events without a resource do, and the document describes this route.
+    return ParticipantAttributes.model_validate(
+        api_read.read_attributes(conversation_id, participant_id, _budget())
     )
 
 
@@ -311,11 +296,6 @@ def _not_json(error: RequestUnsupportedContentType) -> Response[Any]:
     )
 
 
-@_answers(InvalidInput)
-def _invalid_input(error: InvalidInput) -> Response[Any]:
-    return _error(400, "Rejected", "The request is invalid", error.errors)
-
-
 @app.not_found
 def _unknown_route(error: Exception) -> Response[Any]:
     event = app.current_event
@@ -323,61 +303,17 @@ def _unknown_route(error: Exception) -> Response[Any]:
     return _error(404, "NotFound", "No such resource", [f"no route for {where}"])
 
 
-@_answers(NotFound)
-def _not_found(error: NotFound) -> Response[Any]:
-    if error.status is None:  # the domain's: the conversation has no such participant
-        return _error(404, "NotFound", "The participant was not found", [str(error)])
-    # Genesys's 404: a read names the conversation; a write cannot tell which id is unknown.
-    what = (
-        "conversation" if app.current_event.http_method == "GET" else "conversation or participant"
-    )
-    return _error(
-        404, "NotFound", f"The {what} was not found", [f"{what} not found in Genesys Cloud"]
-    )
-
-
-@_answers(RateLimited)
-def _rate_limited(error: RateLimited) -> Response[Any]:
-    seconds = max(1, math.ceil(error.retry_after))
-    return _error(
-        429,
-        "RateLimited",
-        "Genesys Cloud is rate limiting this service",
-        [f"retry after {seconds} seconds"],
-        headers={"Retry-After": str(seconds)},
-    )
-
-
-@_answers(Conflict)
-def _conflict(error: Conflict) -> Response[Any]:
-    return _error(409, "Conflict", "Genesys Cloud reported a conflict", ["retry the request"])
-
-
-UPSTREAM_MESSAGES: dict[type[BridgeError], str] = {
-    Unauthorized: "Genesys Cloud refused this service's credentials",
-    InvalidRequest: "Genesys Cloud refused the request",
-    GenesysUnavailable: "Genesys Cloud is unavailable",
-    TokenUnavailable: "No Genesys Cloud access token is available",
-    PublishFailed: "The sync request could not be queued",
-    GenesysError: "Genesys Cloud answered unexpectedly",
-    BridgeError: "A service this API depends on failed",
-}
-
-
-@_answers(BridgeError)
-def _upstream_failed(error: BridgeError) -> Response[Any]:
-    # The details (URLs, Genesys messages) go to the log only, never to the caller.
-    logger.error("Upstream failure", extra={"error": str(error), "kind": type(error).__name__})
-    message = next(text for kind, text in UPSTREAM_MESSAGES.items() if isinstance(error, kind))
-    status = getattr(error, "status", None)
-    details = [f"upstream answered {status}"] if isinstance(status, int) else ["retry later"]
-    return _error(502, "Failed", message, details)
-
-
 @_answers(Exception)
-def _unexpected(error: Exception) -> Response[Any]:
-    logger.exception("Unexpected failure")
-    return _error(500, "Failed", "Internal error", ["unexpected failure; see the logs"])
+def _failed(error: Exception) -> Response[Any]:
+    """What a route raised (not found, rate limited, upstream failures...): answered from
+    the table the plain read uses too (attribute_bridge.api_errors)."""
+    answer = api_errors.answer_for(error, app.current_event.http_method)
+    return Response(
+        status_code=answer.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=ApiError(message=answer.message, errors=answer.errors).model_dump(),
+        headers=answer.headers,
+    )
 
 
 def _error(

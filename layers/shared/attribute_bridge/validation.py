@@ -10,7 +10,9 @@ from typing import Any
 
 from attribute_bridge.errors import InvalidAttributes, InvalidInput
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Genesys ids; also the API's path ids (api_read) and its OpenAPI schema (api_models).
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = re.compile(UUID_PATTERN)
 
 
 def is_uuid(value: object) -> bool:
