@@ -12,6 +12,7 @@ from attribute_bridge.budget import Budget
 from attribute_bridge.errors import InvalidInput
 from attribute_bridge.handling import handle
 from attribute_bridge.observability import traced
+from attribute_bridge.token_store import refresh_each
 from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
@@ -33,14 +34,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         clients = wiring.minting_clients()
         if isinstance(client, str) and client not in clients:
             raise InvalidInput(f"no Genesys OAuth client {client!r} here", ["client"])
-        results = [
-            wiring.minting_store(name).refresh(budget, force=force, rejected=rejected)
-            for name in ((client,) if isinstance(client, str) else clients)
-        ]
-        return {
-            "outcome": "token_minted" if any(minted for minted, _ in results) else "token_fresh",
-            "expiresAt": min(token.expires_at for _, token in results),
-        }
+        return refresh_each(
+            (client,) if isinstance(client, str) else clients,
+            wiring.minting_store,
+            budget,
+            force=force,
+            rejected=rejected,
+        )
 
     return handle(
         event, context, function="TokenRefresher", logger=logger, metrics=metrics, step=step

@@ -165,3 +165,44 @@ def test_localdev_pipeline_with_extra_clients_runs_the_chain_on_the_pinned_clien
     assert [s["outcome"] for s in output["steps"]] == ["fetched", "synced", "patched"]
     assert output["requests_by_client"] == {CLIENT_IDS[client]: 2}  # its GET and its PATCH
     assert f'"genesysClient":"{client}"' in done.stderr  # the Step done lines name it
+
+
+def test_a_missing_client_secret_is_a_configuration_error_and_the_others_still_refresh(
+    three_clients: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The likeliest mistake with extra clients: one credential parameter not created."""
+    import logging
+
+    box = three_clients
+    _client("ssm").delete_parameter(Name=f"{SSM}/client-2/client-secret")
+    schedule = json.loads((REPO / "events" / "schedule-token-refresh.json").read_text())
+
+    with caplog.at_level(logging.INFO):
+        result = box.invoke("TokenRefresherFunction", schedule)
+
+    assert result["outcome"] == "failed"  # dead-lettered at once, not retried
+    assert "client-2/client-secret" in result["error"] and "does not exist" in result["error"]
+    # pipeline and client-3 were refreshed all the same
+    assert box.emulator.counters()["tokens_minted_by_client"] == {
+        CLIENT_IDS["pipeline"]: 1,
+        CLIENT_IDS["client-3"]: 1,
+    }
+    assert stored_token(TOKENS["pipeline"]) and stored_token(TOKENS["client-3"])
+    assert [r.client for r in caplog.records if r.getMessage().startswith("Could not refresh")] == [  # type: ignore[attr-defined]
+        "client-2"
+    ]
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+    # A conversation pinned to client-2: its Fetch reports the configuration error too.
+    conversation_id = conversation_pinned_to("client-2")
+    seed(box, conversation_id)
+    fetched = box.invoke("FetchAttributesFunction", start_event(conversation_id))
+    assert fetched["outcome"] == "failed"
+    assert "could not mint" in fetched["error"]
+    assert any(
+        r.getMessage().startswith("Configuration error; dead-lettered") for r in caplog.records
+    )
+    printed = capfd.readouterr()
+    assert '"ConfigurationError":[1.0]' in printed.out + printed.err  # the metric

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools import Logger
 
 from attribute_bridge.budget import Budget
-from attribute_bridge.errors import BridgeError, TokenUnavailable, Unauthorized
+from attribute_bridge.errors import (
+    BridgeError,
+    ConfigurationError,
+    TokenUnavailable,
+    Unauthorized,
+)
 
 if TYPE_CHECKING:
     import requests  # imported when a session is built (attribute_bridge.http)
@@ -83,9 +88,15 @@ class RefresherBusy(Exception):
     """TokenRefresher is already running (its invoke was throttled): a token is on its way."""
 
 
-class TokenPathMisconfigured(BridgeError):
-    """The refresher cannot be invoked at all (no permission, no such function): a
-    configuration error, not a transient."""
+class TokenPathMisconfigured(ConfigurationError):
+    """The refresher cannot be invoked at all (no permission, no such function), or does
+    not know the client asked for: a configuration error, not a transient."""
+
+
+class MintRefused(Unauthorized, ConfigurationError):
+    """TokenRefresher could not mint for a configuration reason (the token endpoint refused
+    the client credentials, or a credential parameter does not exist): reported as a
+    configuration error by the function that asked, not retried."""
 
 
 class TokenRefresher(Protocol):
@@ -125,8 +136,14 @@ class ClientCredentialsMinter:
     def mint(self, budget: Budget) -> StoredToken:
         import requests  # the session's own: already loaded
 
-        client_id = self._parameters.get_secure(self._id_parameter, max_age=300)
-        client_secret = self._parameters.get_secure(self._secret_parameter, max_age=300)
+        try:
+            client_id = self._parameters.get_secure(self._id_parameter, max_age=300)
+            client_secret = self._parameters.get_secure(self._secret_parameter, max_age=300)
+        except KeyError as missing:  # aws.ParameterMissing: no such SSM parameter
+            raise ConfigurationError(
+                f"the OAuth client credential parameter {missing} does not exist in SSM: "
+                "create it as a SecureString (README: Deploy, More than one OAuth client)"
+            ) from None
         timeout = max(0.1, min(5.0, budget.remaining()))
         try:
             response = self._session.post(
@@ -305,8 +322,14 @@ class TokenStore:
                 raise TokenUnavailable("TokenRefresher answered, but SSM holds no usable token")
             if outcome == "failed":
                 # TokenRefresher dead-lettered it: the token endpoint refused the client
-                # credentials. A configuration error: retrying will not help.
-                raise Unauthorized(f"TokenRefresher could not mint: {answer.get('error')}")
+                # credentials, or they are not in SSM. Retrying will not help.
+                raise MintRefused(f"TokenRefresher could not mint: {answer.get('error')}")
+            if outcome == "rejected":
+                # It does not know this client: the functions' and its environments differ.
+                raise TokenPathMisconfigured(
+                    f"TokenRefresher refused the request for client {self._client!r}: "
+                    f"{answer.get('error')}"
+                )
             raise TokenUnavailable(f"TokenRefresher answered {outcome!r}")
 
     def _wait_for_ssm(self, budget: Budget, polls: int = 5) -> StoredToken | None:
@@ -368,3 +391,33 @@ class TokenStore:
         self._parameters.put_secure(self._settings.parameter_name, token.to_json())
         self._last_good = token
         return token
+
+
+def refresh_each(
+    clients: tuple[str, ...],
+    store_for: Callable[[str], TokenStore],
+    budget: Budget,
+    force: bool = False,
+    rejected: str | None = None,
+) -> dict[str, Any]:
+    """TokenRefresher's work: refresh every client's token in turn. One client's failure
+    (its secret missing from SSM, say) does not leave the others unrefreshed: each failure
+    is logged with the client's name, and the first is raised once all were tried, so the
+    invocation is reported (a configuration error dead-lettered, a transient retried)."""
+    results: list[tuple[bool, StoredToken]] = []
+    failures: list[BridgeError] = []
+    for name in clients:
+        try:
+            results.append(store_for(name).refresh(budget, force=force, rejected=rejected))
+        except BridgeError as error:
+            logger.warning(
+                "Could not refresh this OAuth client's token; refreshing the others",
+                extra={"client": name, "error": str(error)},
+            )
+            failures.append(error)
+    if failures:
+        raise failures[0]
+    return {
+        "outcome": "token_minted" if any(minted for minted, _ in results) else "token_fresh",
+        "expiresAt": min(token.expires_at for _, token in results),
+    }
