@@ -11,7 +11,6 @@ Dimensions (Powertools EMF, namespace POWERTOOLS_METRICS_NAMESPACE):
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Metrics
@@ -252,15 +251,7 @@ CATALOG: tuple[Metric, ...] = (
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in CATALOG}
 
 
-# Powertools' metric set is per process and not thread-safe: at 100 values of one name
-# add_metric prints and clears it, and a second thread adding meanwhile raised
-# SchemaValidationError("Must contain at least one metric") where a process runs several
-# invocations at once (the burst benchmarks' threads). One Lambda invocation never contends.
-_emit_lock = threading.Lock()
-
-
 def emit(name: str, value: float = 1, unit: str = "Count") -> None:
     """Add a metric to the invocation's set (Powertools keeps one set per process; the
     handler's `log_metrics` prints it when the invocation ends)."""
-    with _emit_lock:
-        Metrics().add_metric(name=name, unit=unit, value=value)
+    Metrics().add_metric(name=name, unit=unit, value=value)
