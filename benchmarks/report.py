@@ -18,6 +18,15 @@ COMMANDS = (
         "scenario 3 again at Genesys's real limit, time compressed 6x",
     ),
     (
+        ".venv/bin/python -m benchmarks burst-mixed",
+        "a burst against mixed per-endpoint limits (PATCH 180, GET 300), pacing against none",
+    ),
+    (
+        ".venv/bin/python -m benchmarks burst-clients",
+        "a 3,000-conversation burst over three OAuth clients, one client beside it",
+    ),
+    (".venv/bin/python -m benchmarks resolve", "the data-action path"),
+    (
         ".venv/bin/python -m benchmarks token-mint",
         "scenario 5: N cold readers, the token lease against invoking TokenRefresher",
     ),
