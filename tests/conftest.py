@@ -108,3 +108,28 @@ def _localdev_server(command: str) -> Iterator[str]:
 def localdev_server() -> Callable[[str], contextlib.AbstractContextManager[str]]:
     """Runs one of the localdev servers as a user would; see `_localdev_server`."""
     return _localdev_server
+
+
+def genesys_write(
+    box: Sandbox, conversation_id: str, participant_id: str, attributes: dict[str, str]
+) -> None:
+    """A write by someone else (an Architect flow, an agent script), through Genesys's API
+    with its own token: not this stack's write, so the sandbox routes no event for it (the
+    test sends the one it needs itself)."""
+    import requests
+
+    config = box.emulator.config
+    token = requests.post(
+        f"{box.emulator.base_url}/oauth/token",
+        auth=(config.client_id, config.client_secret),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+    requests.patch(
+        f"{box.emulator.base_url}/api/v2/conversations/{conversation_id}"
+        f"/participants/{participant_id}/attributes",
+        json={"attributes": attributes},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).raise_for_status()
+    box.emulator.take_patched()

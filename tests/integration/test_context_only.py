@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from localdev.runner import run_chain
 from localdev.sandbox import Sandbox, sandbox
+from tests.conftest import genesys_write as shared_genesys_write
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CALL = "6b1f2a9e-3c4d-4e5f-8a7b-9c0d1e2f3a4b"
@@ -219,20 +219,8 @@ def test_without_customer_among_writable_purposes_nothing_is_asked_nor_written()
 
 
 def genesys_write(box: Sandbox, attributes: dict[str, str]) -> None:
-    """A write by someone else (a flow, an agent script), through Genesys's API."""
-    config = box.emulator.config
-    token = requests.post(
-        f"{box.emulator.base_url}/oauth/token",
-        auth=(config.client_id, config.client_secret),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    ).json()["access_token"]
-    requests.patch(
-        f"{box.emulator.base_url}/api/v2/conversations/{CALL}/participants/{CUSTOMER}/attributes",
-        json={"attributes": attributes},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=5,
-    ).raise_for_status()
+    """Someone else's write to this file's customer (tests.conftest.genesys_write)."""
+    shared_genesys_write(box, CALL, CUSTOMER, attributes)
 
 
 def resolved_by_the_chain(box: Sandbox) -> dict[str, Any]:

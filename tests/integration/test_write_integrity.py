@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from localdev.runner import run_chain
 from localdev.sandbox import Sandbox
+from tests.conftest import genesys_write as shared_genesys_write
 from tests.integration.test_attributes_api import api_event, call, patch_body
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -201,21 +201,8 @@ def attributes_event(participant: str, attributes: dict[str, str]) -> dict[str, 
 
 
 def genesys_write(box: Sandbox, attributes: dict[str, str]) -> None:
-    """A write by someone else (an Architect flow, an agent script), through Genesys's API."""
-    config = box.emulator.config
-    token = requests.post(
-        f"{box.emulator.base_url}/oauth/token",
-        auth=(config.client_id, config.client_secret),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    ).json()["access_token"]
-    requests.patch(
-        f"{box.emulator.base_url}/api/v2/conversations/{CALL}/participants/{CUSTOMER}/attributes",
-        json={"attributes": attributes},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=5,
-    ).raise_for_status()
-    box.emulator.take_patched()  # not this stack's write: the test sends its event itself
+    """Someone else's write to this file's customer (tests.conftest.genesys_write)."""
+    shared_genesys_write(box, CALL, CUSTOMER, attributes)
 
 
 def test_an_attributes_event_of_an_agent_triggers_no_sync(box: Sandbox) -> None:
