@@ -1206,20 +1206,47 @@ def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRe
 def test_open_closed_open_update_requests_are_three_writes(box: Sandbox) -> None:
     live = seed(box, "MESSAGE")
     opened = live.update_requested({"case_status": "open"})
-    closed = live.update_requested({"case_status": "closed"})
-    # A third event whose detail is the first one's, to the byte (a client re-sending its
-    # request): a new PutEvents entry, so a new envelope id, so a new event.
-    reopened = {**json.loads(json.dumps(opened)), "id": str(uuid.uuid4())}
     with Ledger(
         box,
         "legitimate A -> B -> A updates",
-        "3 UpdateRequested: open, closed, then open with the first one's detail",
+        "3 UpdateRequested: open, closed, then open again with the first one's detail",
     ) as ledger:
         assert terminal(ledger.run(opened)) == "patched"
+        closed = asked_later(live.update_requested({"case_status": "closed"}), than=opened)
         assert terminal(ledger.run(closed)) == "patched"
+        # The client asks for `open` again: the first request's detail and correlation id,
+        # re-sent through the API, which stamps the time it was asked (readAtMs); a new
+        # PutEvents entry, so a new envelope id, so a new event (not a duplicate of the first).
+        reopened = asked_later(
+            {**json.loads(json.dumps(opened)), "id": str(uuid.uuid4())}, than=closed
+        )
         assert terminal(ledger.run(reopened, input_id="reopened")) == "patched"
     assert live.attributes(box)["case_status"] == "open"
     assert requests_to(box, MESSAGE_PATCH) == 3 and applied_writes(box) == 3
+
+
+def test_an_old_request_replayed_after_a_newer_write_is_stale(box: Sandbox) -> None:
+    """The same three requests, but the third is the first one to the byte, read time
+    included (a copy from an old DLQ message or log): it is based on a read from before the
+    `closed` write, so it is compared-and-set and refused as stale; `closed` stays."""
+    live = seed(box, "MESSAGE")
+    opened = live.update_requested({"case_status": "open"})
+    closed = asked_later(live.update_requested({"case_status": "closed"}), than=opened)
+    old_copy = {**json.loads(json.dumps(opened)), "id": str(uuid.uuid4())}
+    with Ledger(
+        box, "an old request re-sent to the byte", "open, closed, then open as first read"
+    ) as ledger:
+        assert ledger.deliver(opened, closed) == ["patched", "patched"]
+        assert terminal(ledger.run(old_copy, input_id="old copy")) == "stale"
+    assert live.attributes(box)["case_status"] == "closed"
+    assert requests_to(box, MESSAGE_PATCH) == 2
+
+
+def asked_later(event: dict[str, Any], than: dict[str, Any]) -> dict[str, Any]:
+    """`event` asked for after `than` (a later readAtMs), whatever the clock's resolution."""
+    before = than["detail"]["readAtMs"]
+    event["detail"]["readAtMs"] = max(int(time.time() * 1000), before + 1)
+    return event
 
 
 def test_a_to_b_to_a_through_the_sync_is_three_writes(box: Sandbox) -> None:
