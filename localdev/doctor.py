@@ -8,6 +8,8 @@ The checks, in the order the connection is built (README "Deploy"):
 3. that OAuth client can read the given conversation (its role and divisions);
 4. with --patch-test-attribute only: it can PATCH the customer's attribute
    `participant_attributes_doctor` (a timestamp, harmless) through the service's write path;
+   then each extra OAuth client (GenesysExtraClientCount): its SSM credentials decrypt and
+   mint a token;
 5. the partner event source exists and is associated with a bus of its name;
 6. the stack's EventBridge rules are enabled;
 7. the dead-letter queues are empty.
@@ -51,6 +53,15 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ExtraClient:
+    """One of GenesysExtraClientCount's OAuth clients, by its SSM parameter names."""
+
+    name: str
+    client_id_parameter: str
+    client_secret_parameter: str
+
+
+@dataclass(frozen=True)
 class Deployment:
     """What the checks need to know about one deployed stack."""
 
@@ -64,12 +75,34 @@ class Deployment:
     event_buses: tuple[str, ...]  # where the rules may be: Genesys's, the app's, default
     rules: tuple[Rule, ...]
     dead_letter_queues: Mapping[str, str]  # logical id -> queue URL
+    extra_clients: tuple[ExtraClient, ...] = ()
+
+
+def stage_prefix(stage: str) -> str:
+    return f"/participant-attributes/{stage}/genesys"
 
 
 def ssm_name(value: str, stage: str, leaf: str) -> str:
     """A template's GenesysClient*Parameter value: empty means the per-stage name
     (CONTRACT.md "SSM names")."""
-    return value or f"/participant-attributes/{stage}/genesys/{leaf}"
+    return value or f"{stage_prefix(stage)}/{leaf}"
+
+
+def extra_clients(names: Sequence[str], prefix: str) -> tuple[ExtraClient, ...]:
+    """The extra clients' SSM names, by the layer's own rule (oauth_clients.py)."""
+    _layer_on_path()
+    from attribute_bridge.oauth_clients import client_parameters
+
+    clients = []
+    for name in names:
+        parameters = client_parameters(prefix, name)
+        clients.append(ExtraClient(name, parameters.client_id, parameters.client_secret))
+    return tuple(clients)
+
+
+def _layer_on_path() -> None:
+    if str(LAYER_SOURCE) not in sys.path:
+        sys.path.insert(0, str(LAYER_SOURCE))
 
 
 def deployment_from_cloudformation(cloudformation: Any, stack_name: str) -> Deployment:
@@ -99,6 +132,10 @@ def deployment_from_cloudformation(cloudformation: Any, stack_name: str) -> Depl
         if r["ResourceType"] == "AWS::SQS::Queue" and r["LogicalResourceId"].endswith("DLQ")
     }
     stage = parameters.get("Stage", "dev")
+    _layer_on_path()
+    from attribute_bridge.oauth_clients import extra_client_names
+
+    extra_count = parameters.get("GenesysExtraClientCount", "0") or "0"
     return Deployment(
         stack_name=stack_name,
         stage=stage,
@@ -122,6 +159,7 @@ def deployment_from_cloudformation(cloudformation: Any, stack_name: str) -> Depl
         ),
         rules=tuple(rules),
         dead_letter_queues=queues,
+        extra_clients=extra_clients(extra_client_names(int(extra_count)), stage_prefix(stage)),
     )
 
 
@@ -282,8 +320,7 @@ class LayerGenesys:
     its write path (attribute_bridge.use_cases.patch_attributes)."""
 
     def __init__(self, region: str) -> None:
-        if str(LAYER_SOURCE) not in sys.path:
-            sys.path.insert(0, str(LAYER_SOURCE))
+        _layer_on_path()
         from attribute_bridge.genesys.endpoints import resolve_endpoints
 
         self._region = region
@@ -545,6 +582,17 @@ def run_checks(
             shown = "read back" if read_back == value else "accepted, not visible yet"
             detail.append(f"{PROBE_ATTRIBUTE}={value} on the customer: {shown}")
 
+    # After the checks that use the pipeline's token: minting replaces the doctor's token.
+    for client in deployment.extra_clients:
+        with run.check(f"{client.name} token") as detail:
+            client_id = aws.secure_string(client.client_id_parameter)
+            client_secret = aws.secure_string(client.client_secret_parameter)
+            expires_at = genesys.mint(client_id, client_secret)
+            detail.append(
+                f"{client.client_id_parameter} and .../client-secret decrypt; minted "
+                f"(valid {max(0.0, expires_at - clock()) / 3600:.1f} h)"
+            )
+
     with run.check("partner event source") as detail:
         detail.append(_partner_source(aws, deployment.event_source_name))
 
@@ -729,6 +777,11 @@ def local_deployment(box: Sandbox, stack_name: str = "local") -> Iterator[Deploy
             events.put_rule(Name=rule.name, EventBusName=bus, State="ENABLED", EventPattern=pattern)
             rules.append(rule)
         stage = str(template.parameters["Stage"])
+        refresher = template.functions["TokenRefresherFunction"].environment
+        _layer_on_path()
+        from attribute_bridge.oauth_clients import parse_extra_clients
+
+        extra = parse_extra_clients(refresher.get("GENESYS_EXTRA_CLIENTS", ""))
         yield Deployment(
             stack_name=stack_name,
             stage=stage,
@@ -750,6 +803,7 @@ def local_deployment(box: Sandbox, stack_name: str = "local") -> Iterator[Deploy
                 for logical_id in template.resource_ids("AWS::SQS::Queue")
                 if logical_id.endswith("DLQ")
             },
+            extra_clients=extra_clients(extra, refresher.get("GENESYS_EXTRA_CLIENTS_PREFIX", "")),
         )
 
 

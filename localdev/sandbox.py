@@ -395,7 +395,10 @@ def _with_extra_clients(
     count = int((parameter_overrides or {}).get("GenesysExtraClientCount", "0") or "0")
     if not count or config.extra_clients:
         return config
-    extra = tuple((f"local-client-{n}-id", f"local-client-{n}-secret") for n in range(2, count + 2))
+    from attribute_bridge.oauth_clients import extra_client_names
+
+    names = extra_client_names(count)
+    extra = tuple((f"local-{name}-id", f"local-{name}-secret") for name in names)
     return replace(config, extra_clients=extra)
 
 

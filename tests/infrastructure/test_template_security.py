@@ -402,12 +402,17 @@ def test_each_extra_client_has_exactly_its_grants_and_names_the_code_derives(cou
     """GenesysExtraClientCount=N: TokenRefresher alone reads client-2..client-(N+1)'s id and
     secret and writes their tokens; Fetch, Patch and Resolve read exactly those tokens (the
     API keeps its own or the pipeline's); the names follow oauth_clients.py's rule."""
-    from attribute_bridge.oauth_clients import client_parameters, parse_extra_clients
+    from attribute_bridge.oauth_clients import (
+        client_parameters,
+        extra_client_names,
+        parse_extra_clients,
+    )
 
     stack = deployed(GenesysExtraClientCount=count)
-    names = [f"client-{n}" for n in range(2, int(count) + 2)]
+    names = extra_client_names(int(count))
+    assert names == tuple(f"client-{n}" for n in range(2, int(count) + 2))
     environment = stack.local.functions[REFRESHER].environment
-    assert parse_extra_clients(environment["GENESYS_EXTRA_CLIENTS"]) == tuple(names)
+    assert parse_extra_clients(environment["GENESYS_EXTRA_CLIENTS"]) == names
     extras = [client_parameters(environment["GENESYS_EXTRA_CLIENTS_PREFIX"], n) for n in names]
     assert [e.token for e in extras] == [f"{STAGE_SSM}/client-{n}/token" for n in range(2, 6)][
         : int(count)

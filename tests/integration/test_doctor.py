@@ -27,7 +27,7 @@ from localdev.doctor import (
     doctor_main,
     local_deployment,
 )
-from localdev.sandbox import Sandbox, _client
+from localdev.sandbox import Sandbox, _client, sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = [
@@ -84,7 +84,8 @@ def run_doctor(
     for line in lines[1:]:
         name = line[7:].split(":", 1)[0]
         by_check[name] = line
-    assert list(by_check) == CHECKS, lines
+    extra = [f"{client.name} token" for client in deployment.extra_clients]
+    assert list(by_check) == CHECKS[:5] + extra + CHECKS[5:], lines
     return status, by_check
 
 
@@ -286,6 +287,33 @@ def test_a_dead_letter_waiting(stack: tuple[Sandbox, Deployment]) -> None:
     )
 
 
+def test_each_extra_oauth_client_is_minted_and_a_broken_one_named() -> None:
+    """GenesysExtraClientCount=2: client-2 and client-3 each get a line; the one whose
+    secret is missing fails, saying which parameter, and nothing else does."""
+    with (
+        sandbox(parameter_overrides={"GenesysExtraClientCount": "2"}) as box,
+        local_deployment(box) as deployment,
+    ):
+        assert [c.name for c in deployment.extra_clients] == ["client-2", "client-3"]
+        conversation = live_call(box)["id"]
+        status, lines = run_doctor(deployment, conversation)
+        assert status == 0, lines
+        assert lines["client-2 token"].startswith(
+            "[ok  ] client-2 token: /participant-attributes/dev/genesys/client-2/client-id "
+            "and .../client-secret decrypt; minted"
+        )
+        assert lines["client-3 token"].startswith("[ok  ]")
+        minted = box.emulator.counters()["tokens_minted_by_client"]
+        assert minted["local-client-2-id"] == minted["local-client-3-id"] == 1
+
+        broken = deployment.extra_clients[1].client_secret_parameter
+        _client("ssm").delete_parameter(Name=broken)
+        status, lines = run_doctor(deployment, conversation)
+    assert status == 1
+    assert only_failure(lines) == ["client-3 token"]
+    assert f"SSM {broken} does not exist" in lines["client-3 token"]
+
+
 def test_a_stack_that_cannot_be_read() -> None:
     out = io.StringIO()
     args = argparse.Namespace(
@@ -320,6 +348,7 @@ def test_the_stack_is_read_from_cloudformation() -> None:
                 "GenesysClientIdParameter",
                 "GenesysClientSecretParameter",
                 "GenesysTokenParameter",
+                "GenesysExtraClientCount",
             )
         },
         "Resources": {
@@ -346,6 +375,7 @@ def test_the_stack_is_read_from_cloudformation() -> None:
                 {"ParameterKey": "GenesysRegion", "ParameterValue": "mypurecloud.de"},
                 {"ParameterKey": "GenesysEventSourceName", "ParameterValue": source},
                 {"ParameterKey": "GenesysTokenParameter", "ParameterValue": "/custom/token"},
+                {"ParameterKey": "GenesysExtraClientCount", "ParameterValue": "1"},
             ],
         )
         deployment = deployment_from_cloudformation(cloudformation, "participant-attributes-prod")
@@ -360,6 +390,12 @@ def test_the_stack_is_read_from_cloudformation() -> None:
         "/participant-attributes/prod/genesys/client-secret"
     )
     assert deployment.token_parameter == "/custom/token"
+    (extra,) = deployment.extra_clients
+    assert (extra.name, extra.client_id_parameter, extra.client_secret_parameter) == (
+        "client-2",
+        "/participant-attributes/prod/genesys/client-2/client-id",
+        "/participant-attributes/prod/genesys/client-2/client-secret",
+    )
     assert deployment.event_source_name == source
     assert deployment.event_buses == (source, "app-prod", "default")
     assert list(deployment.dead_letter_queues) == ["FetchAttributesDLQ"]
@@ -413,6 +449,7 @@ def test_the_command_reads_a_cloudformation_stack_end_to_end(
                 "GenesysClientIdParameter",
                 "GenesysClientSecretParameter",
                 "GenesysTokenParameter",
+                "GenesysExtraClientCount",
             )
         },
         "Resources": {
@@ -431,6 +468,7 @@ def test_the_command_reads_a_cloudformation_stack_end_to_end(
         "GenesysClientIdParameter": local.client_id_parameter,
         "GenesysClientSecretParameter": local.client_secret_parameter,
         "GenesysTokenParameter": local.token_parameter,
+        "GenesysExtraClientCount": "0",
     }
     _client("cloudformation").create_stack(
         StackName="participant-attributes-dev",

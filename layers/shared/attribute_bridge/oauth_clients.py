@@ -54,6 +54,12 @@ def parse_extra_clients(text: str) -> tuple[str, ...]:
     return names
 
 
+def extra_client_names(count: int) -> tuple[str, ...]:
+    """GenesysExtraClientCount=N -> client-2 ... client-(N+1): the names template.yaml's
+    ExtraGenesysClients mapping gives (a test holds the two together)."""
+    return tuple(f"client-{n}" for n in range(2, count + 2))
+
+
 def client_parameters(prefix: str, name: str) -> ClientParameters:
     """The one rule for an extra client's parameter names (template.yaml follows it)."""
     base = f"{prefix.rstrip('/')}/{name}"
