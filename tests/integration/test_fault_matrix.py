@@ -1234,7 +1234,9 @@ def test_an_old_request_replayed_after_a_newer_write_is_stale(box: Sandbox) -> N
     closed = asked_later(live.update_requested({"case_status": "closed"}), than=opened)
     old_copy = {**json.loads(json.dumps(opened)), "id": str(uuid.uuid4())}
     with Ledger(
-        box, "an old request re-sent to the byte", "open, closed, then open as first read"
+        box,
+        "an old request re-sent to the byte",
+        "open, closed, then the first one again, read time included",
     ) as ledger:
         assert ledger.deliver(opened, closed) == ["patched", "patched"]
         assert terminal(ledger.run(old_copy, input_id="old copy")) == "stale"
