@@ -130,7 +130,9 @@ def test_credentials_genesys_refuses_are_a_configuration_error_not_retried(
     assert box.emulator.counters()["tokens_minted"] == 0
 
 
-def reader(box: Sandbox, refresher: LocalTokenRefresher | None = None) -> TokenStore:
+def reader(
+    box: Sandbox, refresher: LocalTokenRefresher | None = None, **options: Any
+) -> TokenStore:
     """A cold container's token store, as wiring builds it for Fetch (its own SSM cache)."""
     from attribute_bridge.aws import ParameterStore
 
@@ -139,6 +141,7 @@ def reader(box: Sandbox, refresher: LocalTokenRefresher | None = None) -> TokenS
         TokenSettings(parameter_name=env["GENESYS_TOKEN_PARAMETER"]),
         parameters=ParameterStore(),
         refresher=refresher or box.token_refresher,
+        **options,
     )
 
 
@@ -250,7 +253,9 @@ def test_a_reader_gives_up_within_its_budget_when_the_mint_never_lands(box: Sand
 
     refresher = box.token_refresher
     assert refresher is not None
-    store = reader(box)
+    # The shortest backoff (jitter 0: one round of SSM polls ~0.8 s), so that a second ask
+    # fits the 2 s on every run; a random jitter can make one round take 2.3 s.
+    store = reader(box, jitter=lambda: 0.0)
     began = time.monotonic()
     with refresher.busy(), pytest.raises(TokenUnavailable, match="timed out waiting"):
         store.access_token(Budget.seconds(3.0))  # 2 s to spend (1 s reserve)
