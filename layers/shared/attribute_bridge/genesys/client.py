@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 ENDED_STATES = frozenset({"disconnected", "terminated"})
+# A pacing wait shorter than this is sent at once: not worth a sleep, a metric and a log
+# line (which would read "wait 0.0").
+MIN_PACING_WAIT_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
@@ -370,7 +373,7 @@ class GenesysClient:
         if pacer is None:
             return None
         wait = pacer.delay(bucket)
-        if wait > 0:
+        if wait >= MIN_PACING_WAIT_SECONDS:
             metric_names.emit(metric_names.GENESYS_PACED)
             if not budget.allows(wait + self._retry.min_call_seconds):
                 logger.info(
